@@ -1,0 +1,53 @@
+# Two commands matter: `make demo` runs the example site, `make test` runs the tests.
+# Wagtail 8 and Django 6 need Python 3.12+; scripts/find-python picks one.
+PYTHON ?= $(shell scripts/find-python)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-sqlite test-postgres test-browser browser lint venv clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,postgres,redis]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Run the example site on http://127.0.0.1:8000 with a worker and demo data.
+demo: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo_data
+	$(PY) scripts/run_demo.py
+
+## Run the whole test suite on SQLite (browser tests included).
+test: $(STAMP) browser
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The suite without the browser tests, on SQLite.
+test-sqlite: $(STAMP)
+	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+## The suite without the browser tests, on PostgreSQL (127.0.0.1:5432, user postgres).
+test-postgres: $(STAMP)
+	BVC_DATABASE=postgres BVC_PG_TEST_NAME=test_bvc_$$$$ $(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+## Only the browser tests (Playwright driving Debian's Chromium).
+test-browser: $(STAMP) browser
+	$(BIN)/pytest -m browser $(PYTEST_ARGS)
+
+## Debian's Chromium for the browser tests; Playwright never downloads a browser here.
+browser:
+	@command -v chromium >/dev/null 2>&1 || scripts/install-chromium
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) demo.sqlite3 var

@@ -14,6 +14,7 @@ class WagtailBookingsVCConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .notifications import handlers  # noqa: F401  (connects the email signals)
 
         post_migrate.connect(_ensure_schedules_after_migrate, sender=self)
 

@@ -1,0 +1,1 @@
+"""Emails and calendar files sent to members and staff about their bookings."""

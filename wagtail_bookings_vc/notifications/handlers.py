@@ -1,0 +1,1 @@
+"""Connects booking signals to the emails they cause."""

@@ -28,6 +28,7 @@ class StaffFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Staff
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Staff {n}")
     email = factory.Sequence(lambda n: f"staff{n}@example.com")
@@ -49,6 +50,7 @@ class StaffFactory(factory.django.DjangoModelFactory):
 class ServiceFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Service
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Consultation {n}")
     slug = factory.Sequence(lambda n: f"consultation-{n}")
@@ -62,6 +64,7 @@ class ServiceFactory(factory.django.DjangoModelFactory):
     def staff(self, create, extracted, **kwargs):
         if create and extracted:
             self.staff.set(extracted)
+            # A ParentalManyToManyField is written when the cluster is saved.
             self.save()
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+from django.http import HttpRequest
 from wagtail import blocks
 from wagtail.admin.panels import FieldPanel
 from wagtail.fields import StreamField
@@ -23,6 +26,19 @@ class HomePage(Page):
     body = StreamField(BodyBlock(), blank=True)
 
     content_panels = [*Page.content_panels, FieldPanel("tagline"), FieldPanel("body")]
+
+    def get_context(self, request: HttpRequest, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Add ``timetable_page``: the first content page below this one with a class schedule."""
+        context = super().get_context(request, *args, **kwargs)
+        context["timetable_page"] = next(
+            (
+                page
+                for page in ContentPage.objects.child_of(self).live().order_by("path")
+                if any(block.block_type == "class_schedule" for block in page.body)
+            ),
+            None,
+        )
+        return context
 
 
 class ContentPage(Page):

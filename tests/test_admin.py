@@ -1,0 +1,164 @@
+"""The Bookings menu in the Wagtail admin: services, classes, staff and bookings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from wagtail_bookings_vc.models import Booking, ClassSession
+
+from .factories import ClassSessionFactory, GroupClassFactory, ServiceFactory, StaffFactory
+
+ROME = zoneinfo.ZoneInfo("Europe/Rome")
+
+
+@pytest.fixture
+def admin(django_user_model):
+    return django_user_model.objects.create_superuser("boss", "boss@example.com", "password")
+
+
+@pytest.fixture
+def admin_client(client, admin):
+    client.force_login(admin)
+    return client
+
+
+def snippet_url(model_name: str, view: str, *args: object) -> str:
+    return reverse(f"wagtailsnippets_wagtail_bookings_vc_{model_name}:{view}", args=args)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model_name", ["service", "groupclass", "staff", "booking"])
+def test_every_listing_opens(admin_client, model_name):
+    response = admin_client.get(snippet_url(model_name, "list"))
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_bookings_menu_groups_the_snippets(admin_client):
+    response = admin_client.get(reverse("wagtailadmin_home"))
+    content = response.content.decode()
+    assert "Bookings" in content
+    assert snippet_url("service", "list") in content
+
+
+@pytest.mark.django_db
+def test_service_editor_saves_staff_and_online_flag(admin_client):
+    staff = StaffFactory()
+    response = admin_client.post(
+        snippet_url("service", "add"),
+        {
+            "name": "Massage",
+            "slug": "massage",
+            "description": "",
+            "duration_minutes": "45",
+            "buffer_before_minutes": "0",
+            "buffer_after_minutes": "15",
+            "slot_interval_minutes": "",
+            "staff": [staff.pk],
+            "min_notice_minutes": "60",
+            "max_days_ahead": "30",
+            "cancellation_cutoff_hours": "24",
+            "price": "",
+            "currency": "",
+            "online": "on",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    service = staff.services.get()
+    assert service.online is True
+    assert service.buffer_after_minutes == 15
+
+
+@pytest.mark.django_db
+def test_new_service_is_not_online_by_default():
+    assert ServiceFactory().online is False
+    assert GroupClassFactory().online is False
+
+
+@pytest.mark.django_db
+def test_a_series_of_weekly_sessions_keeps_its_clock_time_across_dst(admin_client, admin):
+    group_class = GroupClassFactory()
+    url = snippet_url("groupclass", "add_sessions", group_class.pk)
+    assert admin_client.get(url).status_code == 200
+
+    from wagtail.users.models import UserProfile
+
+    profile = UserProfile.get_for_user(admin)
+    profile.current_time_zone = "Europe/Rome"
+    profile.save()
+    response = admin_client.post(
+        url, {"first_start": "2027-03-16 18:00", "count": "4", "every_days": "7", "location": ""}
+    )
+    assert response.status_code == 302
+    starts = [s.start.astimezone(ROME) for s in group_class.sessions.order_by("start")]
+    assert [s.date() for s in starts] == [
+        dt.date(2027, 3, 16),
+        dt.date(2027, 3, 23),
+        dt.date(2027, 3, 30),
+        dt.date(2027, 4, 6),
+    ]
+    assert {s.time() for s in starts} == {dt.time(18)}
+
+    # Running the same series again adds nothing.
+    admin_client.post(
+        url, {"first_start": "2027-03-16 18:00", "count": "4", "every_days": "7", "location": ""}
+    )
+    assert ClassSession.objects.filter(group_class=group_class).count() == 4
+
+
+@pytest.mark.django_db
+def test_a_series_with_bad_input_shows_errors_and_adds_nothing(admin_client):
+    group_class = GroupClassFactory()
+    response = admin_client.post(
+        snippet_url("groupclass", "add_sessions", group_class.pk),
+        {"first_start": "not a date", "count": "0", "every_days": "7"},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors.keys() >= {"first_start", "count"}
+    assert not group_class.sessions.exists()
+
+
+@pytest.mark.django_db
+def test_bookings_are_listed_and_inspected_but_never_edited_in_a_form(admin_client, admin):
+    session = ClassSessionFactory(start=timezone.now() + dt.timedelta(days=2))
+    booking = Booking.objects.create(
+        member=admin,
+        member_name="Boss",
+        session=session,
+        start=session.start,
+        end=session.end,
+    )
+    listing = admin_client.get(snippet_url("booking", "list"))
+    assert booking.reference in listing.content.decode()
+    assert snippet_url("booking", "add") not in listing.content.decode()
+
+    inspect = admin_client.get(snippet_url("booking", "inspect", booking.pk))
+    assert inspect.status_code == 200
+    assert booking.reference in inspect.content.decode()
+
+    assert admin_client.get(snippet_url("booking", "edit", booking.pk)).status_code in (302, 403)
+    assert admin_client.get(snippet_url("booking", "add")).status_code in (302, 403)
+    assert admin_client.post(snippet_url("booking", "delete", booking.pk)).status_code in (302, 403)
+    assert Booking.objects.filter(pk=booking.pk).exists()
+
+
+@pytest.mark.django_db
+def test_bookings_listing_filters_by_status(admin_client, admin):
+    session = ClassSessionFactory()
+    kept = Booking.objects.create(
+        member=admin, session=session, start=session.start, end=session.end
+    )
+    other = ClassSessionFactory()
+    dropped = Booking.objects.create(
+        member=admin, session=other, start=other.start, end=other.end, status="cancelled"
+    )
+    response = admin_client.get(snippet_url("booking", "list"), {"status": "confirmed"})
+    content = response.content.decode()
+    assert kept.reference in content
+    assert dropped.reference not in content

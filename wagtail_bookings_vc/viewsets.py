@@ -1,0 +1,213 @@
+"""Admin screens for services, classes, staff and bookings, in one "Bookings" menu."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django.views.generic import FormView
+from wagtail.admin.ui.tables import BooleanColumn, Column, DateColumn
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+from wagtail.admin.widgets import ListingButton
+from wagtail.permission_policies import ModelPermissionPolicy
+from wagtail.snippets.views.snippets import IndexView, SnippetViewSet, SnippetViewSetGroup
+
+from .admin_forms import SessionSeriesForm
+from .courses import generate_sessions
+from .models import Booking, GroupClass, Service, Staff
+
+
+class BookingPermissionPolicy(ModelPermissionPolicy):
+    """Bookings are viewed in the admin, never added, edited or deleted through a form.
+
+    Every change to a booking goes through ``wagtail_bookings_vc.bookings`` so that its
+    rules, emails and calendar updates apply.
+    """
+
+    read_only_actions = frozenset({"add", "change", "delete"})
+
+    def user_has_permission(self, user: Any, action: str) -> bool:
+        if action in self.read_only_actions:
+            return False
+        return super().user_has_permission(user, action)
+
+    def user_has_permission_for_instance(self, user: Any, action: str, instance: Any) -> bool:
+        return self.user_has_permission(user, action)
+
+    def user_has_any_permission_for_instance(
+        self, user: Any, actions: Any, instance: Any
+    ) -> bool:
+        return any(self.user_has_permission(user, action) for action in actions)
+
+
+class ServiceViewSet(SnippetViewSet):
+    model = Service
+    icon = "clipboard-list"
+    menu_label = _("Services")
+    list_display = [
+        "name",
+        Column("duration_minutes", label=_("Minutes")),
+        Column("price", label=_("Price")),
+        BooleanColumn("online", label=_("Online")),
+        BooleanColumn("active", label=_("Bookable")),
+    ]
+    list_filter = ["online", "active", "staff"]
+    search_fields = ["name", "description"]
+
+
+class GroupClassIndexView(IndexView):
+    def get_list_more_buttons(self, instance: GroupClass) -> list:
+        buttons = super().get_list_more_buttons(instance)
+        if self.permission_policy.user_has_permission_for_instance(
+            self.request.user, "change", instance
+        ):
+            buttons.append(
+                ListingButton(
+                    _("Add a series of sessions"),
+                    url=reverse(
+                        "wagtailsnippets_wagtail_bookings_vc_groupclass:add_sessions",
+                        args=[instance.pk],
+                    ),
+                    icon_name="calendar",
+                    priority=30,
+                )
+            )
+        return buttons
+
+
+class SessionSeriesView(WagtailAdminTemplateMixin, FormView):
+    """Adds a course's recurring sessions to a class in one go."""
+
+    form_class = SessionSeriesForm
+    template_name = "wagtail_bookings_vc/admin/session_series.html"
+    header_icon = "calendar"
+    permission_policy: Any = None
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.group_class = get_object_or_404(GroupClass, pk=kwargs["pk"])
+        if not self.permission_policy.user_has_permission_for_instance(
+            request.user, "change", self.group_class
+        ):
+            from wagtail.admin.auth import permission_denied
+
+            return permission_denied(request)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_page_title(self) -> str:
+        return str(_("Add a series of sessions"))
+
+    def get_page_subtitle(self) -> str:
+        return str(self.group_class)
+
+    def form_valid(self, form: SessionSeriesForm) -> Any:
+        created = generate_sessions(
+            self.group_class,
+            first_start=form.cleaned_data["first_start"],
+            count=form.cleaned_data["count"],
+            every_days=form.cleaned_data["every_days"],
+            location=form.cleaned_data["location"],
+        )
+        messages.success(
+            self.request,
+            ngettext(
+                "%(count)d session added to %(name)s.",
+                "%(count)d sessions added to %(name)s.",
+                len(created),
+            )
+            % {"count": len(created), "name": self.group_class},
+        )
+        return redirect(
+            "wagtailsnippets_wagtail_bookings_vc_groupclass:edit", self.group_class.pk
+        )
+
+
+class GroupClassViewSet(SnippetViewSet):
+    model = GroupClass
+    icon = "group"
+    menu_label = _("Classes")
+    index_view_class = GroupClassIndexView
+    list_display = [
+        "name",
+        Column("staff", label=_("Instructor")),
+        Column("capacity", label=_("Capacity")),
+        BooleanColumn("online", label=_("Online")),
+        BooleanColumn("active", label=_("Bookable")),
+    ]
+    list_filter = ["online", "active", "staff"]
+    search_fields = ["name", "description"]
+
+    @property
+    def add_sessions_view(self) -> Any:
+        return SessionSeriesView.as_view(permission_policy=self.permission_policy)
+
+    def get_urlpatterns(self) -> list:
+        return [
+            *super().get_urlpatterns(),
+            path("sessions/<int:pk>/", self.add_sessions_view, name="add_sessions"),
+        ]
+
+
+class StaffViewSet(SnippetViewSet):
+    model = Staff
+    icon = "user"
+    menu_label = _("Staff")
+    list_display = ["name", "email", "time_zone", BooleanColumn("active", label=_("Active"))]
+    list_filter = ["active"]
+    search_fields = ["name", "email"]
+
+
+class BookingViewSet(SnippetViewSet):
+    model = Booking
+    icon = "date"
+    menu_label = _("Bookings")
+    inspect_view_enabled = True
+    list_display = [
+        "reference",
+        Column("member_name", label=_("Member")),
+        Column("title", label=_("Service or class")),
+        Column("staff", label=_("Staff")),
+        DateColumn("start", label=_("Start")),
+        Column("get_status_display", label=_("Status")),
+        Column("get_payment_status_display", label=_("Payment")),
+    ]
+    list_filter = {
+        "status": ["exact"],
+        "payment_status": ["exact"],
+        "service": ["exact"],
+        "staff": ["exact"],
+        "start": ["gte", "lte"],
+    }
+    search_fields = ["reference", "member_name", "member_email"]
+    inspect_view_fields = [
+        "reference",
+        "member_name",
+        "member_email",
+        "service",
+        "session",
+        "staff",
+        "start",
+        "end",
+        "time_zone",
+        "status",
+        "payment_status",
+        "price",
+        "currency",
+        "notes",
+        "created_at",
+        "cancelled_at",
+    ]
+
+    def get_queryset(self, request: Any) -> Any:
+        return Booking.objects.select_related("service", "session__group_class", "staff")
+
+
+class BookingsViewSetGroup(SnippetViewSetGroup):
+    items = (BookingViewSet, ServiceViewSet, GroupClassViewSet, StaffViewSet)
+    menu_icon = "date"
+    menu_label = _("Bookings")
+    menu_name = "bookings"
+    menu_order = 250

@@ -1,10 +1,13 @@
-from wagtail.permissions import register_permission_policy
 from wagtail.snippets.models import register_snippet
 
 from .models import Booking
-from .viewsets import BookingPermissionPolicy, BookingsViewSetGroup
+from .viewsets import BookingPermissionPolicy, BookingsViewSetGroup, BookingViewSet
 
-register_permission_policy(Booking, BookingPermissionPolicy(Booking))
+try:
+    from wagtail.permissions import register_permission_policy
+except ImportError:  # Wagtail 7.4 reads the policy from the viewset.
+    BookingViewSet.permission_policy = BookingPermissionPolicy(Booking)
+else:
+    register_permission_policy(Booking, BookingPermissionPolicy(Booking))
+
 register_snippet(BookingsViewSetGroup)
-
-

@@ -11,14 +11,14 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('wagtailcore', '0098_apitoken'),
+        ('wagtailcore', '0097_baselogentry_uuid_action_timestamp_indexes'),
     ]
 
     operations = [
         migrations.CreateModel(
             name='ContentPage',
             fields=[
-                ('page_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to=settings.WAGTAIL_PAGE_MODEL)),
+                ('page_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='wagtailcore.page')),
                 ('intro', models.CharField(blank=True, max_length=255)),
                 ('body', wagtail.fields.StreamField([('heading', 0), ('paragraph', 1), ('booking_widget', 4), ('class_schedule', 7)], blank=True, block_lookup={0: ('wagtail.blocks.CharBlock', (), {'form_classname': 'title', 'icon': 'title'}), 1: ('wagtail.blocks.RichTextBlock', (), {}), 2: ('wagtail.blocks.CharBlock', (), {'label': 'Heading', 'required': False}), 3: ('wagtail.snippets.blocks.SnippetChooserBlock', ('wagtail_bookings_vc.Service',), {'help_text': 'Leave empty to let visitors choose among all services.', 'label': 'Service', 'required': False}), 4: ('wagtail.blocks.StructBlock', [[('heading', 2), ('service', 3)]], {}), 5: ('wagtail.snippets.blocks.SnippetChooserBlock', ('wagtail_bookings_vc.GroupClass',), {'help_text': 'Leave empty to list the sessions of every class.', 'label': 'Class', 'required': False}), 6: ('wagtail.blocks.IntegerBlock', (), {'default': 10, 'label': 'Sessions shown', 'max_value': 100, 'min_value': 1}), 7: ('wagtail.blocks.StructBlock', [[('heading', 2), ('group_class', 5), ('limit', 6)]], {})})),
             ],
@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='HomePage',
             fields=[
-                ('page_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to=settings.WAGTAIL_PAGE_MODEL)),
+                ('page_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='wagtailcore.page')),
                 ('tagline', models.CharField(blank=True, max_length=255)),
                 ('body', wagtail.fields.StreamField([('heading', 0), ('paragraph', 1), ('booking_widget', 4), ('class_schedule', 7)], blank=True, block_lookup={0: ('wagtail.blocks.CharBlock', (), {'form_classname': 'title', 'icon': 'title'}), 1: ('wagtail.blocks.RichTextBlock', (), {}), 2: ('wagtail.blocks.CharBlock', (), {'label': 'Heading', 'required': False}), 3: ('wagtail.snippets.blocks.SnippetChooserBlock', ('wagtail_bookings_vc.Service',), {'help_text': 'Leave empty to let visitors choose among all services.', 'label': 'Service', 'required': False}), 4: ('wagtail.blocks.StructBlock', [[('heading', 2), ('service', 3)]], {}), 5: ('wagtail.snippets.blocks.SnippetChooserBlock', ('wagtail_bookings_vc.GroupClass',), {'help_text': 'Leave empty to list the sessions of every class.', 'label': 'Class', 'required': False}), 6: ('wagtail.blocks.IntegerBlock', (), {'default': 10, 'label': 'Sessions shown', 'max_value': 100, 'min_value': 1}), 7: ('wagtail.blocks.StructBlock', [[('heading', 2), ('group_class', 5), ('limit', 6)]], {})})),
             ],

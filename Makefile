@@ -19,15 +19,19 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 ## Run the example site on http://127.0.0.1:8000 with a worker and demo data.
+## Another port: make demo DEMO_PORT=8001. Ctrl+C stops everything.
+DEMO_PORT ?= 8000
 demo: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo_data
-	$(PY) scripts/run_demo.py
+	WAGTAILADMIN_BASE_URL=http://127.0.0.1:$(DEMO_PORT) $(PY) manage.py load_demo_data
+	$(PY) scripts/run_demo.py --port $(DEMO_PORT)
 
 ## Run the whole test suite on SQLite (browser tests included).
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@# Threads cannot share an in-memory SQLite database: the race tests get a file.
+	BVC_SQLITE_TEST_NAME=$$(mktemp -u /tmp/bvc-race-XXXXXX.sqlite3) $(BIN)/pytest tests/test_concurrency.py $(PYTEST_ARGS)
 
 ## The suite without the browser tests, on SQLite.
 test-sqlite: $(STAMP)

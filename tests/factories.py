@@ -8,7 +8,15 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from wagtail_bookings_vc.models import ClassSession, GroupClass, Service, Staff, WorkingHours
+from wagtail_bookings_vc.models import (
+    Booking,
+    ClassSession,
+    GroupClass,
+    Service,
+    Staff,
+    TimeOff,
+    WorkingHours,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -85,3 +93,45 @@ class ClassSessionFactory(factory.django.DjangoModelFactory):
 
     group_class = factory.SubFactory(GroupClassFactory)
     start = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=3))
+
+
+class TimeOffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TimeOff
+
+    staff = factory.SubFactory(StaffFactory)
+    start = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=1))
+    end = factory.LazyAttribute(lambda o: o.start + dt.timedelta(hours=2))
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    """A confirmed appointment written directly, to set the scene for a test.
+
+    Real bookings go through ``wagtail_bookings_vc.bookings``; this one skips its rules
+    so that a test can put a booking exactly where it needs one.
+    """
+
+    class Meta:
+        model = Booking
+
+    member = factory.SubFactory(UserFactory)
+    member_name = factory.LazyAttribute(lambda o: o.member.get_full_name() if o.member else "")
+    service = factory.SubFactory(ServiceFactory)
+    staff = factory.SubFactory(StaffFactory)
+    start = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=2))
+    # In UTC: adding minutes to a local time would add wall-clock time across a clock change.
+    end = factory.LazyAttribute(
+        lambda o: o.start.astimezone(dt.UTC) + dt.timedelta(minutes=o.service.duration_minutes)
+    )
+
+
+class SeatFactory(factory.django.DjangoModelFactory):
+    """A confirmed seat in a class session, written directly to set the scene for a test."""
+
+    class Meta:
+        model = Booking
+
+    member = factory.SubFactory(UserFactory)
+    session = factory.SubFactory(ClassSessionFactory)
+    start = factory.LazyAttribute(lambda o: o.session.start)
+    end = factory.LazyAttribute(lambda o: o.session.end)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import django
+from cryptography.fernet import Fernet
+
 from example_site.settings.base import *  # noqa: F403
 from example_site.settings.base import INSTALLED_APPS
 
@@ -39,5 +42,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# A fresh key per run: nothing secret is committed, and every test encrypts for real.
+WAGTAIL_BOOKINGS_VC = {
+    "DEFAULT_CURRENCY": "EUR",
+    "ENCRYPTION_KEYS": [Fernet.generate_key().decode()],
+}
+
 # Jobs run inline in tests: the same code path as a worker, without a cluster.
 Q_CLUSTER = {"name": "tests", "orm": "default", "sync": True, "timeout": 30, "retry": 60}
+
+# Django 6.1 configures email through MAILERS (EMAIL_BACKEND is deprecated there).
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

@@ -66,6 +66,10 @@ def test_service_editor_saves_staff_and_online_flag(admin_client):
             "price": "",
             "currency": "",
             "online": "on",
+            "meeting_link_mode": "automatic",
+            "meeting_url": "",
+            "meeting_passcode": "",
+            "meeting_description": "",
             "active": "on",
         },
     )
@@ -162,3 +166,16 @@ def test_bookings_listing_filters_by_status(admin_client, admin):
     content = response.content.decode()
     assert kept.reference in content
     assert dropped.reference not in content
+
+
+@pytest.mark.django_db
+def test_editors_find_the_booking_emails_in_the_settings(admin_client):
+    from wagtail.models import Site
+
+    site = Site.objects.get(is_default_site=True)
+    url = reverse(
+        "wagtailsettings:edit", args=["wagtail_bookings_vc", "bookingemailsettings", site.pk]
+    )
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert "Emails to members" in response.content.decode()

@@ -10,5 +10,6 @@ def test_models_and_migrations_agree():
     call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
 
 
+@pytest.mark.django_db
 def test_system_checks_pass():
     call_command("check", "--fail-level", "WARNING")

@@ -15,9 +15,7 @@ class SessionSeriesForm(forms.Form):
         widget=AdminDateTimeInput,
         help_text=_("In your time zone as set in your account preferences."),
     )
-    count = forms.IntegerField(
-        label=_("Number of sessions"), min_value=1, max_value=200, initial=8
-    )
+    count = forms.IntegerField(label=_("Number of sessions"), min_value=1, max_value=200, initial=8)
     every_days = forms.IntegerField(
         label=_("Repeat every (days)"),
         min_value=1,

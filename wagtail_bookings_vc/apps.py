@@ -13,7 +13,10 @@ class WagtailBookingsVCConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            receivers,  # noqa: F401  (keeps meetings in step with sessions)
+        )
         from .notifications import handlers  # noqa: F401  (connects the email signals)
 
         post_migrate.connect(_ensure_schedules_after_migrate, sender=self)

@@ -30,3 +30,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
             )
         )
     return messages
+
+
+# Registered where they are defined; imported here so that every check is active.
+from .crypto import check_encryption_keys  # noqa: E402, F401
+from .providers.registry import check_providers  # noqa: E402, F401

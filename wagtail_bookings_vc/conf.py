@@ -15,9 +15,19 @@ DEFAULTS: dict[str, Any] = {
     # How many days the booking widget shows at once.
     "WIDGET_DAYS": 7,
     # Minutes between two runs of the periodic sweep (reminders and, later, meetings).
-    "SWEEP_INTERVAL_MINUTES": 5,
+    "SWEEP_INTERVAL_MINUTES": 1,
     # Name of the django-q2 queue/cluster group for the app's jobs (None: the default).
     "QUEUE_GROUP": "wagtail_bookings_vc",
+    # Video-meeting providers, id -> options. Jitsi Meet and manual links are on even when
+    # this is empty; give an id the value None to turn it off. See docs/providers.md.
+    "PROVIDERS": {},
+    # Fernet keys for secrets at rest, newest first. Empty: one key derived from SECRET_KEY
+    # (a system check warns). See docs/providers.md, "Secrets at rest".
+    "ENCRYPTION_KEYS": [],
+    # (connect, read) timeout in seconds for every call to a provider's API.
+    "HTTP_TIMEOUT": (5.0, 30.0),
+    # Whether calls to providers honour HTTP(S)_PROXY, REQUESTS_CA_BUNDLE and .netrc.
+    "HTTP_TRUST_ENV": True,
 }
 
 

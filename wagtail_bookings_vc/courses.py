@@ -45,9 +45,7 @@ def generate_sessions(
                 "start", flat=True
             )
         )
-        next_order = (
-            ClassSession.objects.filter(group_class=group_class).count()
-        )
+        next_order = ClassSession.objects.filter(group_class=group_class).count()
         for start in starts:
             if start in existing:
                 continue

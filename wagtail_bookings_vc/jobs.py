@@ -36,8 +36,10 @@ def enqueue(func: str, *args: Any) -> None:
 
 def sweep() -> None:
     """Periodic job: do whatever is due and was not done by an enqueued job."""
+    from .meetings import sweep_meetings
     from .notifications.reminders import send_due_reminders
 
+    sweep_meetings()
     send_due_reminders()
 
 

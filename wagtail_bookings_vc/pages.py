@@ -15,6 +15,9 @@ class MembersAreaPageMixin:
     """Lists the signed-in member's upcoming and past bookings, with cancel and reschedule.
 
     Mix into a ``Page`` subclass; anonymous visitors are sent to log in and back.
+    The page renders ``members_area_template``, which extends
+    ``wagtail_bookings_vc/base.html``; a site overrides that one template to fit
+    its own layout (it extends the site's ``base.html`` by default).
     """
 
     members_area_template = "wagtail_bookings_vc/members_area_page.html"

@@ -13,3 +13,6 @@ booking_confirmed = Signal()
 booking_cancelled = Signal()
 booking_rescheduled = Signal()
 booking_paid = Signal()
+
+# Sent with ``sender=Meeting`` and ``meeting=<the Meeting>`` once a meeting has been made.
+meeting_ready = Signal()

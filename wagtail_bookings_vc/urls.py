@@ -1,10 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import join, views
 
 app_name = "wagtail_bookings_vc"
 
 urlpatterns = [
+    path("join/<str:token>/", join.join, name="join"),
     path("services/<slug:slug>/book/", views.book_appointment, name="book_appointment"),
     path("sessions/<int:session_id>/book/", views.book_session, name="book_session"),
     path("<str:reference>/", views.booking_detail, name="booking_detail"),

@@ -38,9 +38,7 @@ class BookingPermissionPolicy(ModelPermissionPolicy):
     def user_has_permission_for_instance(self, user: Any, action: str, instance: Any) -> bool:
         return self.user_has_permission(user, action)
 
-    def user_has_any_permission_for_instance(
-        self, user: Any, actions: Any, instance: Any
-    ) -> bool:
+    def user_has_any_permission_for_instance(self, user: Any, actions: Any, instance: Any) -> bool:
         return any(self.user_has_permission(user, action) for action in actions)
 
 
@@ -120,9 +118,7 @@ class SessionSeriesView(WagtailAdminTemplateMixin, FormView):
             )
             % {"count": len(created), "name": self.group_class},
         )
-        return redirect(
-            "wagtailsnippets_wagtail_bookings_vc_groupclass:edit", self.group_class.pk
-        )
+        return redirect("wagtailsnippets_wagtail_bookings_vc_groupclass:edit", self.group_class.pk)
 
 
 class GroupClassViewSet(SnippetViewSet):

@@ -1,6 +1,7 @@
+from wagtail.contrib.settings.registry import register_setting
 from wagtail.snippets.models import register_snippet
 
-from .models import Booking
+from .models import Booking, BookingEmailSettings
 from .viewsets import BookingPermissionPolicy, BookingsViewSetGroup, BookingViewSet
 
 try:
@@ -11,3 +12,4 @@ else:
     register_permission_policy(Booking, BookingPermissionPolicy(Booking))
 
 register_snippet(BookingsViewSetGroup)
+register_setting(BookingEmailSettings, icon="mail")

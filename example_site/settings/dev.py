@@ -9,3 +9,7 @@ if django.VERSION >= (6, 1):
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# The demo derives its encryption key from SECRET_KEY; a real site sets
+# WAGTAIL_BOOKINGS_VC["ENCRYPTION_KEYS"] from its secrets store.
+SILENCED_SYSTEM_CHECKS = ["wagtail_bookings_vc.W101"]

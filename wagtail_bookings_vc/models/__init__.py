@@ -1,10 +1,30 @@
 from ..pages import MembersAreaPage
 from .bookings import Booking, BookingStatus, PaymentStatus
 from .catalog import GroupClass, Service, Staff
-from .schedule import ClassSession, TimeOff, WorkingHours
+from .conferencing import (
+    AccountStatus,
+    ConferencingAccount,
+    ConferencingSettings,
+    JoinPass,
+    JoinPassRole,
+    Meeting,
+    MeetingLinkMode,
+    MeetingState,
+)
+from .schedule import ClassSession, SessionFormat, SessionLink, TimeOff, WorkingHours
 from .settings import BookingEmailSettings
 
 __all__ = [
+    "AccountStatus",
+    "ConferencingAccount",
+    "ConferencingSettings",
+    "JoinPass",
+    "JoinPassRole",
+    "Meeting",
+    "MeetingLinkMode",
+    "MeetingState",
+    "SessionFormat",
+    "SessionLink",
     "Booking",
     "BookingEmailSettings",
     "BookingStatus",

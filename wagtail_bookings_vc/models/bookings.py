@@ -167,4 +167,6 @@ class Booking(index.Indexed, models.Model):
 
     @property
     def online(self) -> bool:
-        return bool(self.bookable and self.bookable.online)
+        if self.session_id:
+            return self.session.online
+        return bool(self.service_id and self.service.online)

@@ -15,6 +15,8 @@ from modelcluster.models import ClusterableModel
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFieldPanel
 from wagtail.search import index
 
+from .conferencing import OnlineMeetingFields
+
 
 @cache
 def timezone_choices() -> list[tuple[str, str]]:
@@ -99,7 +101,7 @@ class Staff(index.Indexed, ClusterableModel):
         return zoneinfo.ZoneInfo(self.time_zone)
 
 
-class Service(index.Indexed, PricedMixin, ClusterableModel):
+class Service(index.Indexed, PricedMixin, OnlineMeetingFields, ClusterableModel):
     """A one-to-one appointment that members book with one staff member."""
 
     name = models.CharField(_("name"), max_length=200)
@@ -171,7 +173,7 @@ class Service(index.Indexed, PricedMixin, ClusterableModel):
             heading=_("Booking rules"),
         ),
         FieldRowPanel([FieldPanel("price"), FieldPanel("currency")], heading=_("Price")),
-        FieldPanel("online"),
+        MultiFieldPanel(OnlineMeetingFields.meeting_panels, heading=_("Online meetings")),
         FieldPanel("active"),
     ]
     search_fields = [index.SearchField("name"), index.SearchField("description")]
@@ -185,7 +187,7 @@ class Service(index.Indexed, PricedMixin, ClusterableModel):
         return self.name
 
 
-class GroupClass(index.Indexed, PricedMixin, ClusterableModel):
+class GroupClass(index.Indexed, PricedMixin, OnlineMeetingFields, ClusterableModel):
     """A class with a capacity, held in sessions that members sign up for."""
 
     name = models.CharField(_("name"), max_length=200)
@@ -235,7 +237,7 @@ class GroupClass(index.Indexed, PricedMixin, ClusterableModel):
             heading=_("Booking rules"),
         ),
         FieldRowPanel([FieldPanel("price"), FieldPanel("currency")], heading=_("Price")),
-        FieldPanel("online"),
+        MultiFieldPanel(OnlineMeetingFields.meeting_panels, heading=_("Online meetings")),
         FieldPanel("active"),
         InlinePanel("sessions", heading=_("Sessions"), label=_("Session")),
     ]

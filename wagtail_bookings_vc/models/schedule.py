@@ -11,6 +11,8 @@ from modelcluster.fields import ParentalKey
 from wagtail.admin.panels import FieldPanel, FieldRowPanel
 from wagtail.models import Orderable
 
+from .conferencing import validate_meeting_url
+
 WEEKDAYS = [
     (0, _("Monday")),
     (1, _("Tuesday")),
@@ -72,6 +74,16 @@ class TimeOff(Orderable):
         return f"{self.start:%Y-%m-%d %H:%M}–{self.end:%Y-%m-%d %H:%M}"
 
 
+class SessionFormat(models.TextChoices):
+    ONLINE = "online", _("Online")
+    IN_PERSON = "in_person", _("In person")
+
+
+class SessionLink(models.TextChoices):
+    MANUAL = "manual", _("Use the link below")
+    NONE = "none", _("No link")
+
+
 class ClassSession(Orderable):
     """One meeting of a class, with its own time, capacity and location if they differ."""
 
@@ -92,12 +104,36 @@ class ClassSession(Orderable):
         _("location"), max_length=255, blank=True, help_text=_("Empty: the class's location.")
     )
     cancelled = models.BooleanField(_("cancelled"), default=False)
+    # Last-minute changes to one session (R12): online or in person, and its own link.
+    format_override = models.CharField(
+        _("format"),
+        max_length=20,
+        choices=SessionFormat.choices,
+        blank=True,
+        help_text=_("Empty: as the class."),
+    )
+    meeting_link_override = models.CharField(
+        _("meeting link"),
+        max_length=20,
+        choices=SessionLink.choices,
+        blank=True,
+        help_text=_("Empty: as the class."),
+    )
+    meeting_url = models.URLField(
+        _("meeting link for this session"),
+        max_length=1000,
+        blank=True,
+        validators=[validate_meeting_url],
+    )
+    meeting_passcode = models.CharField(_("passcode"), max_length=64, blank=True)
 
     panels = [
         FieldRowPanel(
             [FieldPanel("start"), FieldPanel("duration_minutes"), FieldPanel("capacity")]
         ),
         FieldRowPanel([FieldPanel("location"), FieldPanel("cancelled")]),
+        FieldRowPanel([FieldPanel("format_override"), FieldPanel("meeting_link_override")]),
+        FieldRowPanel([FieldPanel("meeting_url"), FieldPanel("meeting_passcode")]),
     ]
 
     class Meta(Orderable.Meta):
@@ -123,6 +159,17 @@ class ClassSession(Orderable):
     @property
     def effective_location(self) -> str:
         return self.location or self.group_class.location
+
+    @property
+    def online(self) -> bool:
+        if self.format_override:
+            return self.format_override == SessionFormat.ONLINE
+        return self.group_class.online
+
+    def clean(self) -> None:
+        super().clean()
+        if self.meeting_link_override == SessionLink.MANUAL and not self.meeting_url:
+            raise ValidationError({"meeting_url": _("Enter the link for this session.")})
 
     @property
     def staff(self):  # noqa: ANN201 - Staff or None

@@ -1,0 +1,554 @@
+"""When something can be booked: free appointment slots and seats left in class sessions.
+
+The core is pure (no database): :func:`day_slots` turns one local day's working hours,
+the busy intervals around it and the service's timing into free start times. The rest
+of the module loads what that core needs, for a whole range of days at once, and
+answers the questions views and :mod:`wagtail_bookings_vc.bookings` ask.
+
+All instants are aware datetimes; slots are returned in UTC. Working hours are read
+in the staff member's time zone: a span covers every instant at which the staff
+member's wall clock shows a time from its opening to its closing, and candidates follow
+the service's step in absolute time from the opening. So daylight-saving changes need
+no special cases:
+
+* a local time that does not exist (the spring-forward gap) is never offered; an
+  opening or closing time that falls into the gap is the moment the clocks jump;
+* in the autumn fold the repeated local hour is worked twice and gives two distinct
+  slots (for example 02:00 summer time and 02:00 standard time), each offered once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, IntegerField, Max, Q, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from .conf import get_settings
+from .models import (
+    Booking,
+    BookingStatus,
+    ClassSession,
+    GroupClass,
+    Service,
+    Staff,
+    TimeOff,
+    WorkingHours,
+)
+
+__all__ = [
+    "Interval",
+    "Slot",
+    "check_slot",
+    "day_slots",
+    "free_slots",
+    "is_slot_free",
+    "local_to_utc",
+    "overlaps",
+    "seats_left",
+    "upcoming_sessions",
+]
+
+Interval = tuple[datetime, datetime]
+"""A half-open span of time ``[start, end)`` between two aware datetimes."""
+
+# Codes returned by check_slot(); they are also BookingError codes.
+IN_PAST = "in_past"
+TOO_SOON = "too_soon"
+TOO_FAR = "too_far"
+UNAVAILABLE = "unavailable"
+TAKEN = "taken"
+INACTIVE = "inactive"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A free start time of a service with one staff member.
+
+    Attributes:
+        start: aware datetime in UTC.
+        end: aware datetime in UTC (``start`` plus the service's duration).
+        staff_id: primary key of the staff member who is free.
+    """
+
+    start: datetime
+    end: datetime
+    staff_id: int
+
+
+# --------------------------------------------------------------------------------------
+# Pure core
+# --------------------------------------------------------------------------------------
+
+
+def local_to_utc(day: date, at: time, zone: ZoneInfo, *, closing: bool = False) -> datetime:
+    """Return the UTC instant at which the wall clock in ``zone`` shows ``day`` ``at``.
+
+    Args:
+        day: the local date.
+        at: the local wall-clock time.
+        zone: the time zone the wall clock is in.
+        closing: whether the time closes a span rather than opens it. In the autumn fold
+            a local time happens twice: an opening time is its first occurrence and a
+            closing time its second, so that a span covers all the working time.
+
+    Returns:
+        An aware datetime in UTC. A local time that does not exist (the spring-forward
+        gap) gives the instant at which the clocks jump over it.
+    """
+    naive = datetime.combine(day, at)
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    second = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if first == second:
+        return first
+    if first < second:
+        return second if closing else first
+    # In a gap, fold=0 reads the time with the offset before the jump and fold=1 with
+    # the offset after it, so the jump itself lies between the two readings.
+    return _transition_between(second, first, zone)
+
+
+def _transition_between(low: datetime, high: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant in ``(low, high]`` whose UTC offset in ``zone`` differs from low's.
+
+    Zone transitions happen on whole seconds, so bisecting whole seconds is exact.
+    """
+    offset = low.astimezone(zone).utcoffset()
+    low_second = math.floor(low.timestamp())
+    high_second = math.ceil(high.timestamp())
+    while high_second - low_second > 1:
+        middle = (low_second + high_second) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == offset:
+            low_second = middle
+        else:
+            high_second = middle
+    return datetime.fromtimestamp(high_second, UTC)
+
+
+def overlaps(start: datetime, end: datetime, busy: Iterable[Interval]) -> bool:
+    """Whether ``[start, end)`` shares any time with one of the ``busy`` intervals.
+
+    Intervals that only touch (one ends when the other starts) do not overlap.
+    """
+    return any(busy_start < end and start < busy_end for busy_start, busy_end in busy)
+
+
+def day_slots(
+    day: date,
+    spans: Iterable[tuple[time, time]],
+    zone: ZoneInfo,
+    busy: Sequence[Interval],
+    *,
+    duration: timedelta,
+    step: timedelta,
+    buffer_before: timedelta = timedelta(0),
+    buffer_after: timedelta = timedelta(0),
+    earliest: datetime | None = None,
+    latest: datetime | None = None,
+) -> list[datetime]:
+    """Free start times on one local day of one staff member.
+
+    Candidates start at each span's opening and follow every ``step`` in absolute time.
+    A candidate ``[start, start + duration]`` is offered when it lies within one span,
+    starts between ``earliest`` and ``latest``, and, widened by the buffers, overlaps
+    none of the ``busy`` intervals. Buffers may reach outside the working hours.
+
+    Args:
+        day: the local date, in ``zone``.
+        spans: the working hours of that weekday as local ``(opening, closing)`` times.
+        zone: the staff member's time zone.
+        busy: intervals in which nothing may be booked (already widened by the buffers
+            of whatever makes them busy).
+        duration: length of the appointment.
+        step: distance between two candidate start times; must be positive.
+        buffer_before: free time the service keeps before each appointment.
+        buffer_after: free time the service keeps after each appointment.
+        earliest: no start before this instant (``now`` plus the minimum notice).
+        latest: no start after this instant (the end of the booking window).
+
+    Returns:
+        Sorted, distinct start times in UTC.
+    """
+    if step <= timedelta(0):
+        raise ValueError("step must be positive")
+    starts: set[datetime] = set()
+    for opening_time, closing_time in spans:
+        opening = local_to_utc(day, opening_time, zone)
+        closing = local_to_utc(day, closing_time, zone, closing=True)
+        relevant = [
+            (busy_start, busy_end)
+            for busy_start, busy_end in busy
+            if busy_start < closing + buffer_after and opening - buffer_before < busy_end
+        ]
+        start = opening
+        while start + duration <= closing:
+            if latest is not None and start > latest:
+                break
+            if (earliest is None or start >= earliest) and not overlaps(
+                start - buffer_before, start + duration + buffer_after, relevant
+            ):
+                starts.add(start)
+            start += step
+    return sorted(starts)
+
+
+# --------------------------------------------------------------------------------------
+# Loading what the core needs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Timing:
+    duration: timedelta
+    step: timedelta
+    buffer_before: timedelta
+    buffer_after: timedelta
+    min_notice: timedelta
+    window: timedelta
+
+    @classmethod
+    def of(cls, service: Service) -> _Timing:
+        interval = service.slot_interval_minutes or int(
+            get_settings().DEFAULT_SLOT_INTERVAL_MINUTES
+        )
+        return cls(
+            duration=timedelta(minutes=service.duration_minutes),
+            step=timedelta(minutes=interval),
+            buffer_before=timedelta(minutes=service.buffer_before_minutes),
+            buffer_after=timedelta(minutes=service.buffer_after_minutes),
+            min_notice=timedelta(minutes=service.min_notice_minutes),
+            window=timedelta(days=service.max_days_ahead),
+        )
+
+
+@dataclass
+class _StaffSchedule:
+    """One staff member's hours and busy time over a range of days."""
+
+    staff: Staff
+    zone: ZoneInfo
+    spans: dict[int, list[tuple[time, time]]] = field(default_factory=lambda: defaultdict(list))
+    # Other confirmed appointments, widened by their own service's buffers.
+    bookings: list[Interval] = field(default_factory=list)
+    # Class sessions the staff member teaches, and time off.
+    blocks: list[Interval] = field(default_factory=list)
+
+
+def _utc_range(zones: Iterable[ZoneInfo], first_day: date, days: int, timing: _Timing) -> Interval:
+    """The UTC instants any candidate of these local days, with its buffers, can touch."""
+    zones = list(zones)
+    after_last = first_day + timedelta(days=days)
+    start = min(local_to_utc(first_day, time.min, zone) for zone in zones)
+    end = max(local_to_utc(after_last, time.min, zone, closing=True) for zone in zones)
+    return start - timing.buffer_before, end + timing.buffer_after
+
+
+def _load_schedules(
+    staff_members: Sequence[Staff],
+    first_day: date,
+    days: int,
+    timing: _Timing,
+    exclude_booking: Booking | int | None,
+) -> list[_StaffSchedule]:
+    """Load hours, bookings, sessions and time off of several staff members at once.
+
+    A fixed number of queries, whatever the number of staff members and days.
+    """
+    if not staff_members:
+        return []
+    schedules = {member.pk: _StaffSchedule(member, member.zone) for member in staff_members}
+    range_start, range_end = _utc_range(
+        (schedule.zone for schedule in schedules.values()), first_day, days, timing
+    )
+    ids = list(schedules)
+
+    for staff_id, weekday, opening, closing in WorkingHours.objects.filter(
+        staff_id__in=ids
+    ).values_list("staff_id", "weekday", "start_time", "end_time"):
+        schedules[staff_id].spans[weekday].append((opening, closing))
+
+    # Bookings and sessions reach beyond their start and end by buffers and durations
+    # stored on other rows; widen the query by the largest of these so that none is missed.
+    margins = Service.objects.aggregate(
+        before=Max("buffer_before_minutes"), after=Max("buffer_after_minutes")
+    )
+    longest = ClassSession.objects.aggregate(
+        own=Max("duration_minutes"), of_class=Max("group_class__duration_minutes")
+    )
+    max_before = timedelta(minutes=margins["before"] or 0)
+    max_after = timedelta(minutes=margins["after"] or 0)
+    max_session = timedelta(minutes=max(longest["own"] or 0, longest["of_class"] or 0))
+
+    bookings = Booking.objects.filter(
+        staff_id__in=ids,
+        service__isnull=False,
+        status=BookingStatus.CONFIRMED,
+        start__lt=range_end + max_before,
+        end__gt=range_start - max_after,
+    )
+    if exclude_booking is not None:
+        exclude_pk = getattr(exclude_booking, "pk", exclude_booking)
+        bookings = bookings.exclude(pk=exclude_pk)
+    for staff_id, start, end, before, after in bookings.values_list(
+        "staff_id",
+        "start",
+        "end",
+        "service__buffer_before_minutes",
+        "service__buffer_after_minutes",
+    ):
+        schedules[staff_id].bookings.append(
+            (start - timedelta(minutes=before), end + timedelta(minutes=after))
+        )
+
+    for staff_id, start, own, of_class in ClassSession.objects.filter(
+        group_class__staff_id__in=ids,
+        cancelled=False,
+        start__lt=range_end,
+        start__gt=range_start - max_session,
+    ).values_list(
+        "group_class__staff_id", "start", "duration_minutes", "group_class__duration_minutes"
+    ):
+        schedules[staff_id].blocks.append((start, start + timedelta(minutes=own or of_class)))
+
+    for staff_id, start, end in TimeOff.objects.filter(
+        staff_id__in=ids, start__lt=range_end, end__gt=range_start
+    ).values_list("staff_id", "start", "end"):
+        schedules[staff_id].blocks.append((start, end))
+
+    return [schedules[member.pk] for member in staff_members]
+
+
+def _schedule_slots(
+    schedule: _StaffSchedule,
+    day: date,
+    timing: _Timing,
+    busy: Sequence[Interval],
+    *,
+    earliest: datetime | None,
+    latest: datetime | None,
+) -> list[datetime]:
+    return day_slots(
+        day,
+        schedule.spans.get(day.weekday(), ()),
+        schedule.zone,
+        busy,
+        duration=timing.duration,
+        step=timing.step,
+        buffer_before=timing.buffer_before,
+        buffer_after=timing.buffer_after,
+        earliest=earliest,
+        latest=latest,
+    )
+
+
+def _as_utc(moment: datetime, name: str) -> datetime:
+    """``moment`` in UTC, so that adding a duration adds real time, not wall-clock time."""
+    if timezone.is_naive(moment):
+        raise ValueError(f"{name} must be an aware datetime")
+    return moment.astimezone(UTC)
+
+
+def _now(now: datetime | None) -> datetime:
+    return _as_utc(now if now is not None else timezone.now(), "now")
+
+
+# --------------------------------------------------------------------------------------
+# Appointments
+# --------------------------------------------------------------------------------------
+
+
+def free_slots(
+    service: Service,
+    *,
+    start_date: date,
+    days: int = 7,
+    staff: Staff | None = None,
+    now: datetime | None = None,
+    exclude_booking: Booking | int | None = None,
+) -> list[Slot]:
+    """Free start times of a service, over a range of days, for each staff member.
+
+    Args:
+        service: the service to book. An inactive service has no free slots.
+        start_date: the first local date (read in each staff member's time zone).
+        days: how many consecutive local dates to cover.
+        staff: only this staff member (who must be active and offer the service);
+            ``None`` for every active staff member of the service.
+        now: the current time (defaults to ``timezone.now()``); the minimum notice and
+            the booking window are counted from it.
+        exclude_booking: a booking (or its primary key) not to count as busy, so that
+            it can be moved to another time.
+
+    Returns:
+        Free slots sorted by start time, then by staff member. Loading takes a fixed
+        number of queries, whatever the number of staff members and days.
+    """
+    now = _now(now)
+    if not service.active or days < 1:
+        return []
+    members = Staff.objects.filter(services=service, active=True).order_by("pk")
+    if staff is not None:
+        members = members.filter(pk=staff.pk)
+    timing = _Timing.of(service)
+    earliest = now + timing.min_notice
+    latest = now + timing.window
+    slots = []
+    for schedule in _load_schedules(list(members), start_date, days, timing, exclude_booking):
+        busy = schedule.bookings + schedule.blocks
+        for offset in range(days):
+            day = start_date + timedelta(days=offset)
+            for start in _schedule_slots(
+                schedule, day, timing, busy, earliest=earliest, latest=latest
+            ):
+                slots.append(Slot(start, start + timing.duration, schedule.staff.pk))
+    slots.sort(key=lambda slot: (slot.start, slot.staff_id))
+    return slots
+
+
+def check_slot(
+    service: Service,
+    staff: Staff,
+    start: datetime,
+    *,
+    now: datetime | None = None,
+    exclude_booking: Booking | int | None = None,
+) -> str | None:
+    """Tell why ``start`` cannot be booked with ``staff``, or ``None`` when it can.
+
+    Args:
+        service: the service to book.
+        staff: the staff member to book it with.
+        start: the aware start time asked for.
+        now: the current time (defaults to ``timezone.now()``).
+        exclude_booking: a booking (or its primary key) not to count as busy.
+
+    Returns:
+        ``None`` when the slot is free, otherwise one of ``"inactive"`` (service or staff
+        member not bookable), ``"in_past"``, ``"too_soon"`` (inside the minimum notice),
+        ``"too_far"`` (beyond the booking window), ``"unavailable"`` (not one of the
+        offered start times: outside working hours, off the slot grid, during time off
+        or a class) and ``"taken"`` (another booking holds that time).
+    """
+    now = _now(now)
+    start = _as_utc(start, "start")
+    if not service.active or not staff.active:
+        return INACTIVE
+    timing = _Timing.of(service)
+    if start < now:
+        return IN_PAST
+    if start < now + timing.min_notice:
+        return TOO_SOON
+    if start > now + timing.window:
+        return TOO_FAR
+    if not Staff.objects.filter(services=service, pk=staff.pk).exists():
+        return UNAVAILABLE
+    day = start.astimezone(staff.zone).date()
+    (schedule,) = _load_schedules([staff], day, 1, timing, exclude_booking)
+    offered = _schedule_slots(schedule, day, timing, schedule.blocks, earliest=None, latest=None)
+    if start not in offered:
+        return UNAVAILABLE
+    free = _schedule_slots(
+        schedule, day, timing, schedule.blocks + schedule.bookings, earliest=None, latest=None
+    )
+    if start not in free:
+        return TAKEN
+    return None
+
+
+def is_slot_free(
+    service: Service,
+    staff: Staff,
+    start: datetime,
+    *,
+    now: datetime | None = None,
+    exclude_booking: Booking | int | None = None,
+) -> bool:
+    """Whether ``start`` is one of the free slots of ``service`` with ``staff``.
+
+    Args:
+        service: the service to book.
+        staff: the staff member to book it with.
+        start: the aware start time asked for.
+        now: the current time (defaults to ``timezone.now()``).
+        exclude_booking: a booking (or its primary key) not to count as busy.
+
+    Returns:
+        ``True`` when :func:`free_slots` would offer this start with this staff member.
+    """
+    return check_slot(service, staff, start, now=now, exclude_booking=exclude_booking) is None
+
+
+# --------------------------------------------------------------------------------------
+# Classes
+# --------------------------------------------------------------------------------------
+
+
+def seats_left(session: ClassSession) -> int:
+    """Seats still free in a class session.
+
+    Args:
+        session: the session.
+
+    Returns:
+        The session's capacity (or its class's) minus its confirmed bookings, never
+        below zero.
+    """
+    taken = Booking.objects.filter(session=session, status=BookingStatus.CONFIRMED).count()
+    return max(session.effective_capacity - taken, 0)
+
+
+def upcoming_sessions(
+    group_class: GroupClass | None = None,
+    *,
+    now: datetime | None = None,
+    limit: int | None = None,
+) -> list[ClassSession]:
+    """Sessions members can still sign up for, each with the seats left.
+
+    Args:
+        group_class: only this class's sessions; ``None`` for every active class.
+        now: the current time (defaults to ``timezone.now()``).
+        limit: at most this many sessions.
+
+    Returns:
+        Non-cancelled sessions of active classes that start at least the class's
+        minimum notice after ``now``, ordered by start time. Each has an ``int``
+        attribute ``seats_left`` (full sessions are included, with 0).
+    """
+    now = _now(now)
+    classes = GroupClass.objects.filter(active=True)
+    if group_class is not None:
+        classes = classes.filter(pk=group_class.pk)
+    # One condition per distinct minimum notice keeps the comparison in SQL (so that the
+    # limit applies in the database) without date arithmetic that differs between backends.
+    notices = sorted(set(classes.values_list("min_notice_minutes", flat=True)))
+    if not notices:
+        return []
+    condition = Q()
+    for minutes in notices:
+        condition |= Q(
+            group_class__min_notice_minutes=minutes,
+            start__gte=now + timedelta(minutes=minutes),
+        )
+    sessions = (
+        ClassSession.objects.filter(condition, group_class__in=classes, cancelled=False)
+        .select_related("group_class", "group_class__staff")
+        .annotate(
+            seats_left=Greatest(
+                Coalesce("capacity", "group_class__capacity")
+                - Count("bookings", filter=Q(bookings__status=BookingStatus.CONFIRMED)),
+                Value(0),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("start", "pk")
+    )
+    if limit is not None:
+        sessions = sessions[: max(limit, 0)]
+    return list(sessions)

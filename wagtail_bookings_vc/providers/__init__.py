@@ -1,0 +1,52 @@
+"""Video-meeting providers: the interface, the registry built from settings, the built-ins.
+
+The rest of the app talks to providers only through this package::
+
+    from wagtail_bookings_vc.providers import MeetingSpec, get_provider
+
+    details = get_provider(meeting.provider_id).create_meeting(account, spec)
+
+See ``docs/providers.md`` for settings and for writing your own provider.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    AuthorizationExpired,
+    MeetingDetails,
+    MeetingSpec,
+    PermanentFailure,
+    Provider,
+    ProviderAccount,
+    ProviderError,
+    RateLimited,
+    TemporaryFailure,
+)
+from .registry import (
+    ProviderNotAvailable,
+    UnknownProvider,
+    enabled_providers,
+    get_provider,
+    provider_choices,
+    reset_registry,
+    shared_link_provider,
+)
+
+__all__ = [
+    "AuthorizationExpired",
+    "MeetingDetails",
+    "MeetingSpec",
+    "PermanentFailure",
+    "Provider",
+    "ProviderAccount",
+    "ProviderError",
+    "ProviderNotAvailable",
+    "RateLimited",
+    "TemporaryFailure",
+    "UnknownProvider",
+    "enabled_providers",
+    "get_provider",
+    "provider_choices",
+    "reset_registry",
+    "shared_link_provider",
+]

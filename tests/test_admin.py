@@ -140,6 +140,8 @@ def test_bookings_are_listed_and_inspected_but_never_edited_in_a_form(admin_clie
     )
     listing = admin_client.get(snippet_url("booking", "list"))
     assert booking.reference in listing.content.decode()
+    # The start is a date and time, not "in 2 days".
+    assert str(timezone.localtime(session.start).year) in listing.content.decode()
     assert snippet_url("booking", "add") not in listing.content.decode()
 
     inspect = admin_client.get(snippet_url("booking", "inspect", booking.pk))
@@ -179,3 +181,141 @@ def test_editors_find_the_booking_emails_in_the_settings(admin_client):
     response = admin_client.get(url)
     assert response.status_code == 200
     assert "Emails to members" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_jitsi_account_is_added_and_chosen_as_the_site_default(admin_client):
+    from wagtail.models import Site
+
+    from wagtail_bookings_vc.models import ConferencingAccount, ConferencingSettings
+
+    response = admin_client.post(
+        snippet_url("conferencingaccount", "add"),
+        {"provider": "jitsi", "label": "Our Jitsi", "staff": ""},
+    )
+    assert response.status_code == 302
+    account = ConferencingAccount.objects.get(label="Our Jitsi")
+    assert account.is_connected
+
+    site = Site.objects.get(is_default_site=True)
+    url = reverse(
+        "wagtailsettings:edit", args=["wagtail_bookings_vc", "conferencingsettings", site.pk]
+    )
+    response = admin_client.post(
+        url, {"default_account": account.pk, "join_opens_minutes_before": "10"}
+    )
+    assert response.status_code == 302
+    settings = ConferencingSettings.for_site(site)
+    assert settings.default_account == account
+    assert settings.join_opens_minutes_before == 10
+
+
+@pytest.mark.django_db
+def test_the_manual_link_is_not_offered_as_an_account(admin_client):
+    response = admin_client.get(snippet_url("conferencingaccount", "add"))
+    content = response.content.decode()
+    assert 'value="jitsi"' in content
+    assert 'value="manual"' not in content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "http://meet.example.com/room",
+        "ftp://example.com/room",
+    ],
+)
+def test_a_manual_meeting_link_must_be_https(admin_client, url):
+    response = admin_client.post(
+        snippet_url("service", "add"),
+        {
+            "name": "Coaching",
+            "slug": "coaching",
+            "duration_minutes": "45",
+            "buffer_before_minutes": "0",
+            "buffer_after_minutes": "0",
+            "min_notice_minutes": "60",
+            "max_days_ahead": "30",
+            "cancellation_cutoff_hours": "24",
+            "online": "on",
+            "meeting_link_mode": "manual",
+            "meeting_url": url,
+            "active": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "https://" in str(response.context["form"].errors["meeting_url"])
+    assert not ServiceFactory._meta.model.objects.filter(slug="coaching").exists()
+
+
+@pytest.mark.django_db
+def test_an_online_service_with_a_manual_link_needs_the_link(admin_client):
+    response = admin_client.post(
+        snippet_url("service", "add"),
+        {
+            "name": "Coaching",
+            "slug": "coaching",
+            "duration_minutes": "45",
+            "buffer_before_minutes": "0",
+            "buffer_after_minutes": "0",
+            "min_notice_minutes": "60",
+            "max_days_ahead": "30",
+            "cancellation_cutoff_hours": "24",
+            "online": "on",
+            "meeting_link_mode": "manual",
+            "meeting_url": "",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "meeting_url" in response.context["form"].errors
+
+
+@pytest.mark.django_db
+def test_an_administrator_marks_a_pending_booking_paid(admin_client, admin):
+    session = ClassSessionFactory()
+    booking = Booking.objects.create(
+        member=admin,
+        session=session,
+        start=session.start,
+        end=session.end,
+        price="20.00",
+        currency="EUR",
+        payment_status="pending",
+    )
+    listing = admin_client.get(snippet_url("booking", "list")).content.decode()
+    url = snippet_url("booking", "mark_paid", booking.pk)
+    assert url in listing
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url)
+    assert response.status_code == 302
+    booking.refresh_from_db()
+    assert booking.payment_status == "paid"
+
+
+@pytest.mark.django_db
+def test_marking_paid_needs_the_change_permission(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    editor = django_user_model.objects.create_user("editor", password="password")
+    editor.user_permissions.add(
+        Permission.objects.get(codename="access_admin"),
+        Permission.objects.get(codename="view_booking"),
+    )
+    session = ClassSessionFactory()
+    booking = Booking.objects.create(
+        member=editor,
+        session=session,
+        start=session.start,
+        end=session.end,
+        price="20.00",
+        payment_status="pending",
+    )
+    client.force_login(editor)
+    response = client.post(snippet_url("booking", "mark_paid", booking.pk))
+    assert response.status_code in (302, 403)
+    booking.refresh_from_db()
+    assert booking.payment_status == "pending"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from django.views.generic import FormView
-from wagtail.admin.ui.tables import BooleanColumn, Column, DateColumn
+from django.views.generic import FormView, TemplateView
+from wagtail.admin.panels import FieldPanel
+from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import ListingButton
 from wagtail.permission_policies import ModelPermissionPolicy
@@ -18,7 +22,13 @@ from wagtail.snippets.views.snippets import IndexView, SnippetViewSet, SnippetVi
 
 from .admin_forms import SessionSeriesForm
 from .courses import generate_sessions
-from .models import Booking, GroupClass, Service, Staff
+from .models import Booking, ConferencingAccount, GroupClass, PaymentStatus, Service, Staff
+from .providers.registry import enabled_providers
+
+
+def local_datetime(booking: Booking) -> str:
+    """The booking's start as a date and time in the admin user's time zone."""
+    return date_format(timezone.localtime(booking.start), "SHORT_DATETIME_FORMAT")
 
 
 class BookingPermissionPolicy(ModelPermissionPolicy):
@@ -156,9 +166,72 @@ class StaffViewSet(SnippetViewSet):
     search_fields = ["name", "email"]
 
 
+def can_manage_bookings(user: Any) -> bool:
+    """Marking paid goes through ``bookings.py``; it needs Django's change permission."""
+    return user.has_perm("wagtail_bookings_vc.change_booking")
+
+
+class BookingIndexView(IndexView):
+    def get_list_more_buttons(self, instance: Booking) -> list:
+        buttons = super().get_list_more_buttons(instance)
+        if instance.payment_status == PaymentStatus.PENDING and can_manage_bookings(
+            self.request.user
+        ):
+            buttons.append(
+                ListingButton(
+                    _("Mark as paid"),
+                    url=reverse(
+                        "wagtailsnippets_wagtail_bookings_vc_booking:mark_paid",
+                        args=[instance.pk],
+                    ),
+                    icon_name="tick",
+                    priority=30,
+                )
+            )
+        return buttons
+
+
+class MarkPaidView(WagtailAdminTemplateMixin, TemplateView):
+    """Records a payment received outside the site (R19): the member's join link opens."""
+
+    template_name = "wagtail_bookings_vc/admin/mark_paid.html"
+    header_icon = "tick"
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.booking = get_object_or_404(Booking, pk=kwargs["pk"])
+        if not can_manage_bookings(request.user):
+            from wagtail.admin.auth import permission_denied
+
+            return permission_denied(request)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_page_title(self) -> str:
+        return str(_("Mark as paid"))
+
+    def get_page_subtitle(self) -> str:
+        return str(self.booking)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "booking": self.booking}
+
+    def post(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        from .bookings import BookingError, mark_paid
+
+        try:
+            mark_paid(self.booking)
+        except BookingError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request, _("Booking %(reference)s is paid.") % {"reference": self.booking.reference}
+            )
+        return redirect("wagtailsnippets_wagtail_bookings_vc_booking:list")
+
+
 class BookingViewSet(SnippetViewSet):
     model = Booking
     icon = "date"
+    index_view_class = BookingIndexView
     menu_label = _("Bookings")
     inspect_view_enabled = True
     list_display = [
@@ -166,7 +239,7 @@ class BookingViewSet(SnippetViewSet):
         Column("member_name", label=_("Member")),
         Column("title", label=_("Service or class")),
         Column("staff", label=_("Staff")),
-        DateColumn("start", label=_("Start")),
+        Column("start", label=_("Start"), accessor=local_datetime),
         Column("get_status_display", label=_("Status")),
         Column("get_payment_status_display", label=_("Payment")),
     ]
@@ -200,9 +273,55 @@ class BookingViewSet(SnippetViewSet):
     def get_queryset(self, request: Any) -> Any:
         return Booking.objects.select_related("service", "session__group_class", "staff")
 
+    def get_urlpatterns(self) -> list:
+        return [
+            *super().get_urlpatterns(),
+            path("mark-paid/<int:pk>/", MarkPaidView.as_view(), name="mark_paid"),
+        ]
+
+
+def account_provider_choices() -> list[tuple[str, Any]]:
+    """Providers whose accounts are added by a form: those without an OAuth consent step.
+
+    Accounts of OAuth providers are created by their *Connect* flow instead.
+    """
+    return [
+        (provider.id, provider.name)
+        for provider in enabled_providers()
+        if not provider.needs_oauth and not provider.shared_link
+    ]
+
+
+class ConferencingAccountViewSet(SnippetViewSet):
+    model = ConferencingAccount
+    icon = "media"
+    menu_label = _("Conferencing accounts")
+    list_display = [
+        "__str__",
+        Column("provider", label=_("Provider")),
+        Column("staff", label=_("Staff member")),
+        Column("get_status_display", label=_("Status")),
+    ]
+    list_filter = ["provider", "status"]
+    panels = [
+        FieldPanel("provider", widget=forms.Select(choices=account_provider_choices)),
+        FieldPanel("label"),
+        FieldPanel("staff"),
+    ]
+
+    def get_queryset(self, request: Any) -> Any:
+        # Listings never decrypt credentials: they may be unreadable after a key change.
+        return ConferencingAccount.objects.select_related("staff").defer("credentials")
+
 
 class BookingsViewSetGroup(SnippetViewSetGroup):
-    items = (BookingViewSet, ServiceViewSet, GroupClassViewSet, StaffViewSet)
+    items = (
+        BookingViewSet,
+        ServiceViewSet,
+        GroupClassViewSet,
+        StaffViewSet,
+        ConferencingAccountViewSet,
+    )
     menu_icon = "date"
     menu_label = _("Bookings")
     menu_name = "bookings"

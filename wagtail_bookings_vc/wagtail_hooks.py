@@ -1,7 +1,7 @@
 from wagtail.contrib.settings.registry import register_setting
 from wagtail.snippets.models import register_snippet
 
-from .models import Booking, BookingEmailSettings
+from .models import Booking, BookingEmailSettings, ConferencingSettings
 from .viewsets import BookingPermissionPolicy, BookingsViewSetGroup, BookingViewSet
 
 try:
@@ -13,3 +13,4 @@ else:
 
 register_snippet(BookingsViewSetGroup)
 register_setting(BookingEmailSettings, icon="mail")
+register_setting(ConferencingSettings, icon="media")

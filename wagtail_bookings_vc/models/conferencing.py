@@ -35,9 +35,9 @@ class OnlineMeetingFields(models.Model):
         default=MeetingLinkMode.AUTOMATIC,
         help_text=_("Used only when the service or class is online."),
     )
-    meeting_url = models.URLField(
+    meeting_url = models.CharField(
         _("meeting link (manual)"),
-        max_length=1000,
+        max_length=2048,
         blank=True,
         validators=[validate_meeting_url],
         help_text=_("An https:// link, the same for every booking; for any other service."),

@@ -119,9 +119,9 @@ class ClassSession(Orderable):
         blank=True,
         help_text=_("Empty: as the class."),
     )
-    meeting_url = models.URLField(
+    meeting_url = models.CharField(
         _("meeting link for this session"),
-        max_length=1000,
+        max_length=2048,
         blank=True,
         validators=[validate_meeting_url],
     )

@@ -1,4 +1,5 @@
-"""The example site in a real browser: a member books an appointment and a class seat.
+"""The example site in a real browser: a member books an appointment and a class seat,
+and finds the Join button of an online booking in the members area.
 
 Each step is also saved as a screenshot in docs/screenshots/ (desktop at 1280 pixels
 wide, the booking widget and the members area also at phone width, 390 pixels).
@@ -6,6 +7,7 @@ wide, the booking widget and the members area also at phone width, 390 pixels).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from io import StringIO
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
+from wagtail_bookings_vc import bookings, links, meetings
 from wagtail_bookings_vc.models import Booking, BookingStatus
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -114,6 +117,70 @@ def test_member_books_an_appointment_and_finds_it_in_my_bookings(desktop: Page, 
     expect(page.locator(".bvc-booking", has_text="Online consultation")).to_be_visible()
     screenshot(page, "members-area")
     screenshot(page, "members-area-phone", phone=True)
+
+
+def test_member_books_the_online_consultation_and_finds_its_join_button(desktop: Page, site_url):
+    page = desktop
+    log_in(page, site_url)
+    page.locator(".bvc-service__link", has_text="Online consultation").click()
+    pick_first_free_time(page)
+    page.get_by_role("button", name="Book this time").click()
+    expect(page).to_have_url(BOOKING_URL)
+    booking = booking_from_url(page)
+    # A priced service: the link waits for the payment (R19).
+    expect(page.get_by_text("Your link appears once your payment is received.")).to_be_visible()
+    assert "/bookings/join/" not in page.content()
+
+    # The payment arrives, as a payment integration (or the admin's "Mark as paid") reports it.
+    bookings.mark_paid(booking)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="My bookings").click()
+
+    row = page.locator(".bvc-booking").filter(
+        has=page.locator(f'a[href$="/bookings/{booking.reference}/"]')
+    )
+    join = row.get_by_role("link", name=re.compile(r"^Join"))
+    expect(join).to_have_attribute("aria-disabled", "true")
+    expect(join).not_to_have_attribute("href", re.compile("."))
+    expect(row.locator(".bvc-join__opens")).to_have_text(re.compile(r"^Opens at \d\d:\d\d$"))
+    # Maria's own sample consultation has its Join button too.
+    expect(page.locator(".bvc-button--join")).to_have_count(2)
+    assert "meet.jit.si" not in page.content()
+    screenshot(page, "members-area-join")
+    screenshot(page, "members-area-join-phone", phone=True)
+
+    row.get_by_role("link", name="Online consultation", exact=True).click()
+    meeting = page.get_by_role("region", name="Video meeting")
+    expect(meeting.get_by_role("link", name=re.compile(r"^Join"))).to_have_attribute(
+        "aria-disabled", "true"
+    )
+    screenshot(page, "booking-detail-join")
+
+
+def test_join_button_opens_and_then_opens_the_meeting_by_itself(desktop: Page, site_url):
+    """With the page left open, the button works from the opening time and the meeting
+    opens by itself at the start (R22)."""
+    page = desktop
+    booking = Booking.objects.get(member__username="member", service__isnull=False)
+    link = links.member_link(booking, where=links.MEMBERS_AREA)
+    assert link is not None and link.shown
+    page.clock.install(time=link.opens_at - dt.timedelta(minutes=2))
+    log_in(page, site_url)
+    page.goto(f"{site_url}/my-bookings/")
+    join = page.locator(".bvc-button--join")
+    expect(join).to_have_attribute("aria-disabled", "true")
+
+    page.clock.run_for(3 * 60 * 1000)
+
+    expect(join).to_have_attribute("href", meetings.join_path(booking))
+    expect(join).not_to_have_attribute("aria-disabled", "true")
+    expect(page.locator(".bvc-join__opens")).to_be_hidden()
+    screenshot(page, "members-area-join-open")
+
+    # Only the browser's clock has moved: the server would still say "not yet", so the
+    # join link is answered here, to see the browser go there.
+    page.route("**/bookings/join/**", lambda route: route.fulfill(body="The meeting"))
+    page.clock.run_for(15 * 60 * 1000)
+    expect(page).to_have_url(f"{site_url}{meetings.join_path(booking)}")
 
 
 def test_member_books_a_seat_in_a_class(desktop: Page, site_url):

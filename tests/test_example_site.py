@@ -17,12 +17,18 @@ from django.utils import timezone
 from wagtail.models import Page, Site
 
 from example_site.home.models import ContentPage, HomePage
+from wagtail_bookings_vc import meetings
 from wagtail_bookings_vc.models import (
+    AccountStatus,
     Booking,
     BookingStatus,
     ClassSession,
+    ConferencingAccount,
+    ConferencingSettings,
     GroupClass,
+    MeetingState,
     MembersAreaPage,
+    PaymentStatus,
     Service,
     Staff,
 )
@@ -235,3 +241,51 @@ def test_dev_settings_pass_the_system_checks(tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+# --- video meetings --------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_with_jobs(django_capture_on_commit_callbacks) -> str:
+    """The demo data with the jobs it leaves run, as the demo's worker runs them."""
+    with django_capture_on_commit_callbacks(execute=True):
+        return load_demo_data()
+
+
+def test_demo_uses_jitsi_as_the_default_conferencing_account(demo):
+    account = ConferencingAccount.objects.get()
+    settings = ConferencingSettings.for_site(Site.objects.get(is_default_site=True))
+
+    assert (account.provider, account.label, account.staff) == ("jitsi", "Jitsi Meet", None)
+    assert account.is_connected
+    assert settings.default_account == account
+
+
+def test_demo_reconnects_its_account_on_the_next_run(demo):
+    account = ConferencingAccount.objects.get()
+    account.status = AccountStatus.DISCONNECTED
+    account.save()
+
+    load_demo_data()
+
+    assert ConferencingAccount.objects.get().is_connected
+
+
+def test_marias_online_booking_has_a_real_jitsi_room(demo_with_jobs):
+    booking = Booking.objects.get(member__username="member", service__isnull=False)
+
+    meeting = meetings.meeting_of(booking)
+    assert booking.payment_status == PaymentStatus.PAID
+    assert meeting.state == MeetingState.READY
+    assert meeting.join_url.startswith("https://meet.jit.si/")
+
+
+def test_marias_members_page_shows_a_join_button(demo_with_jobs):
+    booking = Booking.objects.get(member__username="member", service__isnull=False)
+
+    html = logged_in("member").get("/my-bookings/").content.decode()
+
+    assert "bvc-button--join" in html
+    assert meetings.join_path(booking) in html
+    assert "meet.jit.si" not in html

@@ -1,10 +1,11 @@
-"""The members-area page: a member's upcoming and past bookings."""
+"""The members-area page: a member's upcoming and past bookings, with their Join buttons."""
 
 from __future__ import annotations
 
 import datetime as dt
 import html
 import re
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +22,15 @@ from tests.factories import (
     StaffFactory,
     UserFactory,
 )
-from wagtail_bookings_vc.models import BookingStatus, MembersAreaPage
+from wagtail_bookings_vc import bookings, jobs, meetings
+from wagtail_bookings_vc.models import (
+    AccountStatus,
+    Booking,
+    BookingStatus,
+    JoinPass,
+    JoinPassRole,
+    MembersAreaPage,
+)
 
 ROME = ZoneInfo("Europe/Rome")
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=ROME)
@@ -147,6 +156,7 @@ def test_members_area_queries_do_not_grow_with_the_bookings(client, members_page
 
     AppointmentFactory(member=member, service=service, start=at(25, 9))
     SeatFactory(member=member, session=ClassSessionFactory(start=at(24, 18)))
+    count_queries()  # The first visit creates the site's settings rows.
     few = count_queries()
     for day in (26, 27):
         AppointmentFactory(member=member, service=service, start=at(day, 9))
@@ -163,3 +173,226 @@ def test_booking_detail_links_back_to_the_members_area(client, members_page, mem
     content = client.get(f"/bookings/{booking.reference}/").content.decode()
 
     assert 'href="/my-bookings/"' in content
+
+
+# --- the Join button (R22) -------------------------------------------------------------
+
+
+@pytest.fixture
+def default_account():
+    from tests.notifications.helpers import connect_default_account
+
+    return connect_default_account()
+
+
+@pytest.fixture
+def online_service(default_account):
+    return ServiceFactory(
+        name="Online check-in",
+        staff=[StaffFactory(name="Anna")],
+        online=True,
+        meeting_description="Headphones help.",
+    )
+
+
+@pytest.fixture
+def book_online(django_capture_on_commit_callbacks, member, online_service):
+    """Book through bookings.py and run the jobs (the meeting is made), as a worker would."""
+
+    def make(start=None, **kwargs):
+        service = kwargs.pop("service", online_service)
+        with django_capture_on_commit_callbacks(execute=True):
+            booking = bookings.book_appointment(
+                member=member,
+                service=service,
+                staff=service.staff.get(),
+                start=start or at(24, 10),
+                time_zone="Europe/Rome",
+                **kwargs,
+            )
+        return Booking.objects.get(pk=booking.pk)
+
+    return make
+
+
+def page_of(client, member) -> str:
+    client.force_login(member)
+    response = client.get("/my-bookings/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def join_button(content: str) -> str:
+    match = re.search(r'<a class="bvc-button bvc-button--join"[^>]*>', content)
+    assert match, "no Join button"
+    return match[0]
+
+
+def test_join_button_is_greyed_until_the_meeting_opens(client, members_page, member, book_online):
+    booking = book_online()
+
+    content = page_of(client, member)
+
+    button = join_button(content)
+    assert 'aria-disabled="true"' in button
+    assert "href=" not in button.replace("data-href", "")
+    assert "Opens at 09:45" in content
+    assert f'data-href="{meetings.join_path(booking)}"' in content
+    assert "Headphones help." in content
+
+
+def test_join_button_is_a_link_once_the_meeting_opens(client, members_page, member, book_online):
+    booking = book_online()
+
+    with time_machine.travel(at(24, 10) - dt.timedelta(minutes=10), tick=False):
+        content = page_of(client, member)
+
+    button = join_button(content)
+    assert f'href="{meetings.join_path(booking)}"' in button
+    assert "aria-disabled" not in button
+    assert "Opens at" not in content
+    # The button leads through the join page to the meeting.
+    with time_machine.travel(at(24, 10) - dt.timedelta(minutes=10), tick=False):
+        response = client.get(meetings.join_path(booking))
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://meet.jit.si/")
+
+
+def test_provider_url_is_never_in_the_page(client, members_page, member, book_online):
+    booking = book_online()
+
+    with time_machine.travel(at(24, 10), tick=False):
+        content = page_of(client, member)
+        detail = client.get(f"/bookings/{booking.reference}/").content.decode()
+
+    meeting_url = meetings.meeting_of(booking).join_url
+    assert meeting_url.startswith("https://meet.jit.si/")
+    assert meeting_url not in content
+    assert meeting_url not in detail
+    assert "meet.jit.si" not in content + detail
+
+
+def test_unpaid_booking_says_why_there_is_no_link(
+    client, members_page, member, book_online, online_service
+):
+    online_service.price = Decimal("35.00")
+    online_service.save()
+    booking = book_online()
+
+    content = page_of(client, member)
+
+    assert "Your link appears once your payment is received." in content
+    assert "bvc-button--join" not in content
+    token = JoinPass.objects.get(booking=booking, role=JoinPassRole.ATTENDEE).token
+    assert token not in content
+    assert (
+        "Your link appears once your payment is received."
+        in client.get(f"/bookings/{booking.reference}/").content.decode()
+    )
+
+
+def test_link_being_prepared_is_said_so(client, members_page, member, book_online, monkeypatch):
+    from tests.notifications.helpers import HeldJobs
+
+    monkeypatch.setattr(jobs, "enqueue", HeldJobs(jobs.enqueue))
+    book_online()
+
+    content = page_of(client, member)
+
+    assert "Your link is being prepared." in content
+    assert "bvc-button--join" not in content
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"hide_link_in_members_area": True}, id="left-out-of-members-area"),
+        pytest.param({"online": False}, id="in-person"),
+    ],
+)
+def test_no_join_button(client, members_page, member, book_online, online_service, change):
+    for name, value in change.items():
+        setattr(online_service, name, value)
+    online_service.save()
+    booking = book_online()
+
+    content = page_of(client, member)
+    detail = client.get(f"/bookings/{booking.reference}/").content.decode()
+
+    assert "bvc-button--join" not in content + detail
+    assert "/bookings/join/" not in content + detail
+    assert "Video meeting" not in detail
+
+
+def test_link_left_out_of_emails_still_shows_in_the_members_area(
+    client, members_page, member, book_online, online_service
+):
+    online_service.hide_link_in_emails = True
+    online_service.save()
+    book_online()
+
+    assert "bvc-button--join" in page_of(client, member)
+
+
+def test_cancelled_booking_has_no_join_button(client, members_page, member, book_online):
+    booking = book_online()
+    bookings.cancel(booking)
+
+    content = page_of(client, member)
+
+    assert booking.reference in content
+    assert "bvc-button--join" not in content
+    assert "/bookings/join/" not in content
+
+
+def test_no_join_button_while_the_default_account_is_disconnected(
+    client, members_page, member, book_online, default_account
+):
+    book_online()
+    default_account.status = AccountStatus.DISCONNECTED
+    default_account.save()
+
+    content = page_of(client, member)
+
+    assert "bvc-button--join" not in content
+    assert "/bookings/join/" not in content
+
+
+def test_past_online_booking_has_no_join_button(client, members_page, member, book_online):
+    book_online()
+
+    with time_machine.travel(at(25, 12), tick=False):
+        content = page_of(client, member)
+
+    _upcoming, past = sections(content)
+    assert "Online check-in" in past
+    assert "bvc-button--join" not in content
+
+
+def test_booking_detail_shows_the_video_meeting(client, members_page, member, book_online):
+    booking = book_online()
+    client.force_login(member)
+
+    content = client.get(f"/bookings/{booking.reference}/").content.decode()
+
+    assert "Video meeting" in content
+    assert 'aria-disabled="true"' in join_button(content)
+    assert "Opens at 09:45" in content
+    assert "Headphones help." in content
+
+
+def test_members_area_with_links_queries_do_not_grow(client, members_page, member, book_online):
+    client.force_login(member)
+
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/my-bookings/").status_code == 200
+        return len(queries)
+
+    book_online()
+    count_queries()
+    few = count_queries()
+    for hour in (12, 14):
+        book_online(start=at(24, hour))
+
+    assert count_queries() == few

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from django.core.mail import mail_admins
 from django.db import transaction
@@ -56,23 +57,29 @@ def links_enabled(site: Site | None = None) -> bool:
     return default is not None and default.is_connected
 
 
+def store_credentials(account: ConferencingAccount) -> None:
+    """Save the credentials a provider handed back (rotated tokens), and nothing else."""
+    ConferencingAccount.objects.filter(pk=account.pk).update(credentials=account.credentials)
+
+
 def mark_needs_reconnecting(account: ConferencingAccount, message: str) -> None:
-    """Record that the provider refused the account's credentials, and tell the administrators."""
-    with transaction.atomic():
-        updated = ConferencingAccount.objects.filter(pk=account.pk).exclude(
-            status=AccountStatus.NEEDS_RECONNECTING
-        ).update(status=AccountStatus.NEEDS_RECONNECTING, last_error=message)
+    """Record that the provider refused the account's credentials, and tell the administrators.
+
+    The administrators hear about it once, when the account changes to *needs
+    reconnecting*, and only once that change is committed.
+    """
+    updated = (
+        ConferencingAccount.objects.filter(pk=account.pk)
+        .exclude(status=AccountStatus.NEEDS_RECONNECTING)
+        .update(status=AccountStatus.NEEDS_RECONNECTING, last_error=message)
+    )
     account.status = AccountStatus.NEEDS_RECONNECTING
     account.last_error = message
     if updated:
         logger.warning("Conferencing account %s needs reconnecting: %s", account.pk, message)
-        mail_admins(
-            _("A video conferencing account needs reconnecting"),
-            _(
-                "The account “%(account)s” was refused by its provider: %(message)s\n\n"
-                "Meetings cannot be made through it until it is connected again in the "
-                "admin."
-            )
-            % {"account": account, "message": message},
-            fail_silently=True,
-        )
+        subject = _("A video conferencing account needs reconnecting")
+        body = _(
+            "The account “%(account)s” was refused by its provider: %(message)s\n\n"
+            "Meetings cannot be made through it until it is connected again in the admin."
+        ) % {"account": account, "message": message}
+        transaction.on_commit(partial(mail_admins, subject, body, fail_silently=True))

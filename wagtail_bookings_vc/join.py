@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -14,6 +16,9 @@ from .models import JoinPass
 # No page of ours ever links the provider URL: it reaches the browser only in this
 # redirect, and neither it nor the token may travel on as a Referer or sit in a cache.
 PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow"}
+# What a token can look like (``secrets.token_urlsafe``); anything else is not looked up,
+# so that no odd byte (PostgreSQL refuses NUL) turns a guess into a server error.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 
 def _private(response: HttpResponse) -> HttpResponse:
@@ -30,9 +35,14 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     An unknown, revoked or not (yet) allowed pass answers 404 with nothing that tells a
     guesser whether a booking exists.
     """
+    if not TOKEN_RE.fullmatch(token):
+        raise Http404
     join_pass = (
         JoinPass.objects.select_related(
-            "booking__service", "booking__staff", "booking__session__group_class", "session"
+            "booking__service",
+            "booking__staff",
+            "booking__session__group_class",
+            "session__group_class__staff",
         )
         .filter(token=token)
         .first()
@@ -50,7 +60,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         {
             "decision": decision,
             "now": timezone.now(),
-            "zone": timezone.get_current_timezone_name(),
+            "zone": decision.time_zone or timezone.get_current_timezone_name(),
         },
     )
     return _private(response)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, Q
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, transaction
+from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,12 +30,13 @@ from .models import (
     Booking,
     BookingStatus,
     ClassSession,
+    GroupClass,
     JoinPass,
     JoinPassRole,
     Meeting,
-    MeetingLinkMode,
     MeetingState,
     PaymentStatus,
+    Service,
     SessionLink,
 )
 from .providers.base import (
@@ -45,7 +47,7 @@ from .providers.base import (
     ProviderError,
     RateLimited,
 )
-from .providers.registry import get_provider
+from .providers.registry import get_provider, shared_link_provider
 
 logger = logging.getLogger(__name__)
 
@@ -69,15 +71,24 @@ AUTOMATIC = "automatic"
 def link_kind(booking: Booking) -> str:
     """``"none"``, ``"manual"`` or ``"automatic"``: where the booking's link comes from."""
     if booking.session_id:
-        session = booking.session
-        if not session.online or session.meeting_link_override == SessionLink.NONE:
-            return NO_LINK
-        if session.meeting_link_override == SessionLink.MANUAL:
-            return MANUAL
-        return session.group_class.meeting_link_mode
+        return session_link_kind(booking.session)
     if booking.service_id and booking.service.online:
         return booking.service.meeting_link_mode
     return NO_LINK
+
+
+def session_link_kind(session: ClassSession) -> str:
+    """Where a class session's link comes from: its own override, else its class's mode.
+
+    A cancelled session, or one held in person, has no link at all.
+    """
+    if session.cancelled or not session.online:
+        return NO_LINK
+    if session.meeting_link_override == SessionLink.NONE:
+        return NO_LINK
+    if session.meeting_link_override == SessionLink.MANUAL:
+        return MANUAL
+    return session.group_class.meeting_link_mode
 
 
 def manual_options(booking: Booking) -> dict[str, str]:
@@ -103,7 +114,7 @@ def meeting_of(booking: Booking) -> Meeting | None:
 
 
 # --------------------------------------------------------------------------------------
-# Called by bookings.py inside its transaction
+# Called when a booking, session, service or class changes (bookings.py, receivers.py)
 # --------------------------------------------------------------------------------------
 
 
@@ -112,28 +123,37 @@ def plan_booking(booking: Booking) -> None:
     kind = link_kind(booking)
     if kind == NO_LINK:
         return
-    JoinPass.objects.get_or_create(
-        booking=booking, role=JoinPassRole.ATTENDEE, revoked_at=None
-    )
+    _plan_passes(booking)
+    if kind == AUTOMATIC:
+        meeting = _needed_meeting(booking)
+        if meeting.state != MeetingState.READY:
+            request_work(meeting)
+
+
+def _plan_passes(booking: Booking) -> None:
+    JoinPass.objects.get_or_create(booking=booking, role=JoinPassRole.ATTENDEE, revoked_at=None)
     if booking.session_id:
         JoinPass.objects.get_or_create(
-            session=booking.session, role=JoinPassRole.HOST, revoked_at=None
+            session_id=booking.session_id, role=JoinPassRole.HOST, revoked_at=None
         )
     else:
         JoinPass.objects.get_or_create(booking=booking, role=JoinPassRole.HOST, revoked_at=None)
-    if kind == AUTOMATIC:
-        if booking.session_id:
-            meeting, _created = Meeting.objects.get_or_create(session=booking.session)
-        else:
-            meeting, _created = Meeting.objects.get_or_create(booking=booking)
-        if meeting.state != MeetingState.READY:
-            jobs.enqueue(ENSURE_JOB, meeting.pk)
+
+
+def _needed_meeting(booking: Booking) -> Meeting:
+    # By id: the caller's booking must not keep this (pending) meeting in its cache.
+    if booking.session_id:
+        meeting, _created = Meeting.objects.get_or_create(session_id=booking.session_id)
+    else:
+        meeting, _created = Meeting.objects.get_or_create(booking_id=booking.pk)
+    return meeting
 
 
 def booking_moved(booking: Booking) -> None:
     """A booking has a new time or session: bring its meeting along."""
     if booking.session_id:
-        # The attendee's pass now leads to the new session's meeting.
+        # The attendee's pass now leads to the new session's meeting; the old session's
+        # meeting stays for its other attendees until that session is cancelled (R13).
         plan_booking(booking)
         return
     meeting = meeting_of(booking)
@@ -158,31 +178,82 @@ def booking_cancelled(booking: Booking) -> None:
 
 
 def session_changed(session: ClassSession) -> None:
-    """A class session was edited (new time, cancelled, switched online or in person)."""
+    """A class session was edited: new time, cancelled or restored, switched online or in
+    person, its link overridden or restored (R12, R13).
+
+    Attendees who booked while the session had no link get their passes now; the
+    session's meeting is then created, updated, deleted or made again as it needs.
+    The passes are kept when the link goes away, so that the links attendees already
+    hold work again if the session comes back online.
+    """
+    kind = session_link_kind(session)
+    confirmed = list(session.bookings.filter(status=BookingStatus.CONFIRMED))
+    if kind != NO_LINK:
+        for booking in confirmed:
+            booking.session = session
+            _plan_passes(booking)
     try:
-        meeting = session.meeting
+        meeting: Meeting | None = session.meeting
     except Meeting.DoesNotExist:
+        meeting = None
+    if meeting is None and kind == AUTOMATIC and confirmed:
+        meeting, _created = Meeting.objects.get_or_create(session_id=session.pk)
+    if meeting is not None:
+        request_work(meeting)
+
+
+def bookable_changed(bookable: Service | GroupClass, now: datetime | None = None) -> None:
+    """A service or class was edited: bring the links of its upcoming bookings in step.
+
+    Turning online meetings on gives the bookings already made their passes and
+    meetings; turning them off, or switching between automatic and manual links,
+    deletes the meetings that are no longer needed.
+    """
+    now = now or timezone.now()
+    if isinstance(bookable, GroupClass):
+        for session in bookable.sessions.filter(start__gte=now - timedelta(days=1)):
+            session.group_class = bookable
+            session_changed(session)
         return
-    if session.cancelled:
-        JoinPass.objects.filter(session=session, revoked_at=None).update(
-            revoked_at=timezone.now()
-        )
-    request_work(meeting)
+    upcoming = bookable.bookings.filter(status=BookingStatus.CONFIRMED, end__gt=now)
+    for booking in upcoming.select_related("meeting"):
+        booking.service = bookable
+        kind = link_kind(booking)
+        meeting = meeting_of(booking)
+        if kind == AUTOMATIC and meeting is not None and meeting.state == MeetingState.READY:
+            continue
+        if kind != NO_LINK:
+            plan_booking(booking)
+        if meeting is not None and kind != AUTOMATIC:
+            request_work(meeting)
 
 
 def request_work(meeting: Meeting) -> None:
-    """Mark a meeting as needing a job (create, update or delete) and enqueue one."""
-    Meeting.objects.filter(pk=meeting.pk).exclude(state=MeetingState.CANCELLED).update(
+    """Mark a meeting as needing a job (create, update or delete) and enqueue one.
+
+    The mark lives in the database (``next_attempt_at``), so the sweep does the work
+    if the queue loses the job. A retry already planned for later (after a rate limit
+    or a failure) keeps its time.
+    """
+    Meeting.objects.filter(pk=meeting.pk, next_attempt_at__isnull=True).update(
         next_attempt_at=timezone.now()
     )
     jobs.enqueue(ENSURE_JOB, meeting.pk)
 
 
 def retry(meeting: Meeting) -> None:
-    """Start a failed meeting over, for an administrator's *Retry* (R24)."""
+    """Try again after the provider gave up, for an administrator's *Retry* (R24).
+
+    A meeting that failed to be made starts over; a ready meeting whose last change
+    (new time, deletion) failed gets that change tried again.
+    """
+    now = timezone.now()
     Meeting.objects.filter(pk=meeting.pk, state=MeetingState.FAILED).update(
-        state=MeetingState.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+        state=MeetingState.PENDING, attempts=0, next_attempt_at=now, last_error="", claimed_at=None
     )
+    Meeting.objects.filter(pk=meeting.pk).exclude(last_error="").exclude(
+        state=MeetingState.CANCELLED
+    ).update(attempts=0, next_attempt_at=now, last_error="")
     jobs.enqueue(ENSURE_JOB, meeting.pk)
 
 
@@ -199,17 +270,17 @@ class _Work:
 
 
 def _target(meeting: Meeting) -> tuple[str, datetime | None, datetime | None]:
-    """What the meeting should be now: ``("delete", …)`` or ``("sync", start, end)``."""
+    """What the meeting should be now: ``("delete", …)`` or ``("sync", start, end)``.
+
+    A class session keeps its meeting while it is online with an automatic link, also
+    when every attendee has left: it goes when the session is cancelled, held in person
+    or given a link by hand (R12, R13).
+    """
     if meeting.session_id:
         session = meeting.session
-        gone = (
-            session.cancelled
-            or not session.online
-            or session.meeting_link_override != ""
-            or session.group_class.meeting_link_mode != MeetingLinkMode.AUTOMATIC
-            or not session.bookings.filter(status=BookingStatus.CONFIRMED).exists()
-        )
-        return ("delete", None, None) if gone else ("sync", session.start, session.end)
+        if session_link_kind(session) != AUTOMATIC:
+            return ("delete", None, None)
+        return ("sync", session.start, session.end)
     booking = meeting.booking
     if booking.status == BookingStatus.CANCELLED or link_kind(booking) != AUTOMATIC:
         return ("delete", None, None)
@@ -254,6 +325,34 @@ def _backoff(attempts: int) -> timedelta:
     return delay * random.uniform(0.5, 1.5)  # noqa: S311 - not a secret
 
 
+def _locked(queryset: QuerySet) -> QuerySet:
+    """Lock the meeting rows ``queryset`` reads until the transaction ends.
+
+    Only the meeting's own row: PostgreSQL refuses to lock the nullable side of the
+    outer joins that ``select_related`` adds. SQLite has no row locks; its IMMEDIATE
+    transactions serialise the writers instead.
+    """
+    features = connections[queryset.db].features
+    return queryset.select_for_update(of=("self",) if features.has_select_for_update_of else ())
+
+
+def _start_afresh(meeting: Meeting) -> None:
+    """Forget a deleted meeting's details, so that a new one is made (R12: back online)."""
+    meeting.state = MeetingState.PENDING
+    meeting.external_id = ""
+    meeting.join_url = ""
+    meeting.host_url = ""
+    meeting.passcode = ""
+    meeting.extra = {}
+    meeting.synced_start = None
+    meeting.synced_end = None
+    meeting.attempts = 0
+    meeting.last_error = ""
+    meeting.ready_at = None
+    meeting.account = None
+    meeting.provider = ""
+
+
 def ensure_meeting(meeting_id: int, now: datetime | None = None) -> str:
     """Job: bring one meeting to what its booking or session needs now.
 
@@ -264,21 +363,27 @@ def ensure_meeting(meeting_id: int, now: datetime | None = None) -> str:
     now = now or timezone.now()
     with transaction.atomic():
         meeting = (
-            Meeting.objects.select_for_update()
+            _locked(Meeting.objects.all())
             .select_related("booking__service", "booking__staff", "session__group_class")
             .filter(pk=meeting_id)
             .first()
         )
-        if meeting is None or meeting.state == MeetingState.CANCELLED:
+        if meeting is None:
             return "nothing"
         if meeting.claimed_at and meeting.claimed_at > now - LEASE:
             return "busy"
         goal, start, end = _target(meeting)
+        if meeting.state == MeetingState.CANCELLED:
+            if goal == "delete":
+                _settle(meeting)
+                return "nothing"
+            _start_afresh(meeting)
         if goal == "delete":
             if not meeting.external_id:
                 meeting.state = MeetingState.CANCELLED
                 meeting.next_attempt_at = None
-                meeting.save(update_fields=["state", "next_attempt_at", "updated_at"])
+                meeting.claimed_at = None
+                meeting.save()
                 return "deleted"
             work = _Work("delete")
         else:
@@ -287,12 +392,9 @@ def ensure_meeting(meeting_id: int, now: datetime | None = None) -> str:
                 and meeting.synced_start == start
                 and meeting.synced_end == end
             )
-            if in_sync:
-                if meeting.next_attempt_at:
-                    meeting.next_attempt_at = None
-                    meeting.save(update_fields=["next_attempt_at", "updated_at"])
-                return "nothing"
-            if meeting.state == MeetingState.FAILED:
+            if in_sync or meeting.state == MeetingState.FAILED:
+                # A failed meeting waits for an administrator's retry (R24).
+                _settle(meeting)
                 return "nothing"
             work = _Work("update" if meeting.external_id else "create", start, end)
         if meeting.next_attempt_at and meeting.next_attempt_at > now:
@@ -318,15 +420,24 @@ def ensure_meeting(meeting_id: int, now: datetime | None = None) -> str:
     return _call_provider(meeting, work, now)
 
 
+def _settle(meeting: Meeting) -> None:
+    if meeting.next_attempt_at is not None:
+        meeting.next_attempt_at = None
+        meeting.save(update_fields=["next_attempt_at", "updated_at"])
+
+
 def _call_provider(meeting: Meeting, work: _Work, now: datetime) -> str:
     account = meeting.account
+    credentials_before = dict(account.credentials or {}) if account is not None else {}
     try:
         provider = get_provider(meeting.provider)
         if work.action == "delete":
             provider.delete_meeting(account, meeting.external_id)
             details = None
+        elif work.start is None or work.end is None:
+            raise PermanentFailure(_("The booking has no time to make a meeting for."))
         else:
-            spec = _spec(meeting, work.start, work.end)  # type: ignore[arg-type]
+            spec = _spec(meeting, work.start, work.end)
             if work.action == "create":
                 details = provider.create_meeting(account, spec)
             else:
@@ -336,6 +447,11 @@ def _call_provider(meeting: Meeting, work: _Work, now: datetime) -> str:
     except Exception as error:  # noqa: BLE001 - a bug in a provider must not lose the meeting
         logger.exception("Provider %s failed on meeting %s", meeting.provider, meeting.pk)
         return _record_error(meeting, work, ProviderError(str(error) or repr(error)), now)
+    finally:
+        if account is not None and dict(account.credentials or {}) != credentials_before:
+            # Rotated tokens: a refresh token the provider has replaced no longer works,
+            # so the new one is stored before anything else can go wrong.
+            accounts.store_credentials(account)
     return _record_success(meeting, work, details, now)
 
 
@@ -343,7 +459,7 @@ def _record_success(
     meeting: Meeting, work: _Work, details: MeetingDetails | None, now: datetime
 ) -> str:
     with transaction.atomic():
-        locked = Meeting.objects.select_for_update().get(pk=meeting.pk)
+        locked = _locked(Meeting.objects.all()).get(pk=meeting.pk)
         locked.claimed_at = None
         locked.last_error = ""
         locked.next_attempt_at = None
@@ -363,18 +479,21 @@ def _record_success(
         locked.save()
         if work.action == "create":
             transaction.on_commit(lambda: _link_ready(locked.pk))
-    # The booking may have moved while the provider was called: look again.
-    if details is not None:
-        goal, start, end = _target(locked)
-        if goal == "delete" or (start, end) != (work.start, work.end):
+    # The booking may have moved, been cancelled or been booked again while the provider
+    # was called: look again.
+    goal, start, end = _target(locked)
+    if details is None:
+        if goal == "sync":
             request_work(locked)
+    elif goal == "delete" or (start, end) != (work.start, work.end):
+        request_work(locked)
     return {"create": "created", "update": "updated", "delete": "deleted"}[work.action]
 
 
 def _record_error(meeting: Meeting, work: _Work, error: ProviderError, now: datetime) -> str:
     message = str(error)
     with transaction.atomic():
-        locked = Meeting.objects.select_for_update().select_related("account").get(pk=meeting.pk)
+        locked = _locked(Meeting.objects.select_related("account")).get(pk=meeting.pk)
         locked.claimed_at = None
         locked.last_error = message
         final = isinstance(error, PermanentFailure | AuthorizationExpired) or (
@@ -400,6 +519,11 @@ def _record_error(meeting: Meeting, work: _Work, error: ProviderError, now: date
                 locked.state = MeetingState.PENDING
         locked.save()
     logger.warning("Meeting %s: %s failed: %s", meeting.pk, work.action, message)
+    gave_up = locked.next_attempt_at is None
+    if gave_up and work.action != "delete" and _target(locked)[0] == "delete":
+        # Cancelled while the provider was called: the deletion must not wait for a retry.
+        # (A deletion that failed for good waits for an administrator's retry instead.)
+        request_work(locked)
     return "failed"
 
 
@@ -424,14 +548,18 @@ def _link_ready(meeting_id: int) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def due_meetings(now: datetime | None = None) -> Any:
-    """Meetings that need a job now: never started, due for a retry, or abandoned mid-call."""
+def due_meetings(now: datetime | None = None) -> QuerySet[Meeting]:
+    """Meetings that need a job now: never started, due for a retry, or abandoned mid-call.
+
+    A deleted meeting is due when something asked for work on it since (a session back
+    online, a new attendee): the job then makes it again.
+    """
     now = now or timezone.now()
     return Meeting.objects.filter(
         Q(state=MeetingState.PENDING, next_attempt_at__isnull=True)
         | Q(next_attempt_at__lte=now)
         | Q(state=MeetingState.CREATING, claimed_at__lt=now - LEASE)
-    ).exclude(state=MeetingState.CANCELLED)
+    ).order_by("next_attempt_at", "pk")
 
 
 def sweep_meetings(now: datetime | None = None) -> int:
@@ -454,6 +582,8 @@ class JoinDecision:
     ``status`` is ``"go"`` (redirect to ``url``), ``"early"`` (show a countdown to
     ``opens_at``), ``"preparing"`` (the meeting is being made), ``"ended"``, or
     ``"unavailable"`` (no link may be shown: the page says nothing about why).
+    ``time_zone`` is the holder's: the member's for an attendee, the staff member's for
+    a host.
     """
 
     status: str
@@ -462,6 +592,7 @@ class JoinDecision:
     end: datetime | None = None
     opens_at: datetime | None = None
     title: str = ""
+    time_zone: str = ""
 
 
 def join_window_opens(start: datetime) -> datetime:
@@ -469,60 +600,96 @@ def join_window_opens(start: datetime) -> datetime:
     return start - timedelta(minutes=minutes)
 
 
+@dataclass(frozen=True)
+class _Holder:
+    booking: Booking
+    name: str
+    email: str
+    time_zone: str
+
+
+def _staff_holder(booking: Booking, staff: Any) -> _Holder:
+    if staff is None:
+        return _Holder(booking, "", "", timezone.get_default_timezone_name())
+    return _Holder(booking, staff.name, staff.email, staff.time_zone)
+
+
+def _holder(join_pass: JoinPass) -> _Holder | None:
+    """The booking a pass joins through, and who holds the pass, if it may be used."""
+    if join_pass.role == JoinPassRole.HOST and join_pass.session_id:
+        # A class's host pass: the session's meeting exists while someone has a seat.
+        session = join_pass.session
+        booking = session.bookings.filter(status=BookingStatus.CONFIRMED).first()
+        if booking is None:
+            return None
+        booking.session = session
+        return _staff_holder(booking, session.group_class.staff)
+    booking = join_pass.booking
+    if booking is None or booking.status != BookingStatus.CONFIRMED:
+        return None
+    if join_pass.role == JoinPassRole.HOST:
+        return _staff_holder(booking, booking.staff)
+    # A priced booking opens its link once paid or approved (R19).
+    if booking.payment_status in (PaymentStatus.PENDING, PaymentStatus.REFUNDED):
+        return None
+    return _Holder(booking, booking.member_name, booking.member_email, booking.time_zone)
+
+
 def decide_join(join_pass: JoinPass, now: datetime | None = None) -> JoinDecision:
-    """Check, at click time, whether the holder of ``join_pass`` may join now (R18, R19, R22)."""
+    """Check, at click time, whether the holder of ``join_pass`` may join now (R18, R19, R22).
+
+    Everything that keeps a link hidden (revoked pass, cancelled booking or session, no
+    payment, no link, the site's default account missing or disconnected) answers
+    ``"unavailable"`` before anything about the booking's time is told.
+    """
     now = now or timezone.now()
     unavailable = JoinDecision("unavailable")
     if join_pass.revoked_at is not None:
         return unavailable
-    if join_pass.role == JoinPassRole.HOST and join_pass.session_id:
-        session = join_pass.session
-        if session.cancelled:
-            return unavailable
-        booking = session.bookings.filter(status=BookingStatus.CONFIRMED).first()
-        if booking is None:
-            return unavailable
-        person_name = session.group_class.staff.name if session.group_class.staff else ""
-        person_email = session.group_class.staff.email if session.group_class.staff else ""
-    else:
-        booking = join_pass.booking
-        if booking is None or booking.status != BookingStatus.CONFIRMED:
-            return unavailable
-        if join_pass.role == JoinPassRole.ATTENDEE:
-            if booking.payment_status in (PaymentStatus.PENDING, PaymentStatus.REFUNDED):
-                return unavailable
-            person_name, person_email = booking.member_name, booking.member_email
-        else:
-            person_name = booking.staff.name if booking.staff else ""
-            person_email = booking.staff.email if booking.staff else ""
+    holder = _holder(join_pass)
+    if holder is None:
+        return unavailable
+    booking = holder.booking
     kind = link_kind(booking)
     if kind == NO_LINK:
         return unavailable
-    start, end = (booking.session.start, booking.session.end) if booking.session_id else (
-        booking.start,
-        booking.end,
-    )
-    title = booking.title
+    if kind == AUTOMATIC and not accounts.links_enabled():
+        # While the default account is disconnected no automatic link shows (R3).
+        return unavailable
+    if booking.session_id:
+        start, end = booking.session.start, booking.session.end
+    else:
+        start, end = booking.start, booking.end
+    title, zone = booking.title, holder.time_zone
     opens_at = join_window_opens(start)
     if now < opens_at:
-        return JoinDecision("early", start=start, end=end, opens_at=opens_at, title=title)
+        return JoinDecision(
+            "early", start=start, end=end, opens_at=opens_at, title=title, time_zone=zone
+        )
     if now >= end:
-        return JoinDecision("ended", start=start, end=end, title=title)
+        return JoinDecision("ended", start=start, end=end, title=title, time_zone=zone)
     is_host = join_pass.role == JoinPassRole.HOST
+    account: Any = None
     if kind == MANUAL:
-        details = get_provider("manual").create_meeting(None, _manual_spec(booking, start, end))
-        provider = get_provider("manual")
-        account = None
-    else:
-        if not accounts.links_enabled():
+        provider = shared_link_provider()
+        if provider is None:
             return unavailable
+        try:
+            details = provider.create_meeting(None, _manual_spec(booking, start, end))
+        except ProviderError:
+            # A manual link saved without a (valid) URL: there is nothing to send anyone to.
+            return unavailable
+    else:
         meeting = meeting_of(booking)
         if meeting is None or not meeting.is_ready:
-            return JoinDecision("preparing", start=start, end=end, title=title)
-        if meeting.account is not None and not meeting.account.is_connected:
-            return unavailable
-        provider = get_provider(meeting.provider)
+            return JoinDecision("preparing", start=start, end=end, title=title, time_zone=zone)
         account = meeting.account
+        if account is not None and not account.is_connected:
+            return unavailable
+        try:
+            provider = get_provider(meeting.provider)
+        except ImproperlyConfigured:
+            return unavailable
         details = MeetingDetails(
             external_id=meeting.external_id,
             join_url=meeting.join_url,
@@ -530,18 +697,21 @@ def decide_join(join_pass: JoinPass, now: datetime | None = None) -> JoinDecisio
             passcode=meeting.passcode,
             extra=meeting.extra,
         )
-    url = provider.participant_url(
-        details,
-        name=person_name,
-        email=person_email,
-        is_host=is_host,
-        expires_at=end,
-        account=account,
-    )
-    JoinPass.objects.filter(pk=join_pass.pk).update(
-        use_count=F("use_count") + 1, last_used_at=now
-    )
-    return JoinDecision("go", url=url, start=start, end=end, title=title)
+    try:
+        url = provider.participant_url(
+            details,
+            name=holder.name,
+            email=holder.email,
+            is_host=is_host,
+            expires_at=end,
+            account=account,
+        )
+    except ProviderError as error:
+        # A host link fetched fresh at click time (Zoom's start URL) can fail for a moment.
+        logger.warning("Join link of meeting %s: %s", details.external_id, error)
+        return JoinDecision("preparing", start=start, end=end, title=title, time_zone=zone)
+    JoinPass.objects.filter(pk=join_pass.pk).update(use_count=F("use_count") + 1, last_used_at=now)
+    return JoinDecision("go", url=url, start=start, end=end, title=title, time_zone=zone)
 
 
 def _manual_spec(booking: Booking, start: datetime, end: datetime) -> MeetingSpec:

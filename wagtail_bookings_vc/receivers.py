@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from .models import ClassSession
+from .models import ClassSession, GroupClass, Service
 
 
 @receiver(post_save, sender=ClassSession, dispatch_uid="bvc_class_session_saved")
@@ -17,3 +17,15 @@ def class_session_saved(sender: Any, instance: ClassSession, created: bool, **kw
         from .meetings import session_changed
 
         session_changed(instance)
+
+
+@receiver(post_save, sender=Service, dispatch_uid="bvc_service_saved")
+@receiver(post_save, sender=GroupClass, dispatch_uid="bvc_group_class_saved")
+def bookable_saved(
+    sender: Any, instance: Service | GroupClass, created: bool, **kwargs: Any
+) -> None:
+    # Online meetings turned on or off, or the link mode changed, for bookings already made.
+    if not created and not kwargs.get("raw"):
+        from .meetings import bookable_changed
+
+        bookable_changed(instance)

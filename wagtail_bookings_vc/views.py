@@ -34,7 +34,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import availability, bookings, conf
+from . import availability, bookings, conf, links
 from .forms import BookingForm, current_time_zone_name
 from .models import Booking, BookingStatus, ClassSession, GroupClass, Service, Staff
 from .notifications import ics
@@ -784,6 +784,7 @@ def booking_detail(request: HttpRequest, booking: Booking) -> HttpResponse:
         {
             "booking": booking,
             "summary": booking_summary(booking),
+            "link": links.member_link(booking, where=links.MEMBERS_AREA),
             "can_cancel": can_cancel,
             "can_reschedule": bookings.can_reschedule(booking),
             # Say why the buttons are missing while the booking still lies ahead.
@@ -800,11 +801,25 @@ def booking_detail(request: HttpRequest, booking: Booking) -> HttpResponse:
 @require_GET
 @member_booking_view
 def booking_ics(request: HttpRequest, booking: Booking) -> HttpResponse:
-    """The booking as a calendar file (``.ics``) to add to the member's calendar."""
+    """The booking as a calendar file (``.ics``) to add to the member's calendar.
+
+    An online booking's event carries the member's personal join link, where the
+    booking page shows it.
+    """
     method = ics.CANCEL if booking.is_cancelled else ics.PUBLISH
-    response = HttpResponse(
-        ics.booking_ics(booking, method=method), content_type="text/calendar; charset=utf-8"
+    link = links.member_link(booking, where=links.MEMBERS_AREA)
+    data = (
+        ics.booking_ics(
+            booking,
+            method=method,
+            meeting_url=link.url,
+            meeting_description=link.description,
+            meeting_passcode=link.passcode,
+        )
+        if link is not None and link.shown
+        else ics.booking_ics(booking, method=method)
     )
+    response = HttpResponse(data, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="booking-{booking.reference}.ics"'
     return response
 
@@ -996,13 +1011,24 @@ class BookingRow:
     detail_url: str
     cancel_url: str = ""
     reschedule_url: str = ""
+    link: links.MemberLink | None = None
 
 
-def booking_rows(queryset: QuerySet[Booking], *, now: datetime, back_url: str) -> list[BookingRow]:
-    """Format the member's bookings, with the actions each still allows."""
+def booking_rows(
+    queryset: QuerySet[Booking], *, now: datetime, back_url: str, with_links: bool = True
+) -> list[BookingRow]:
+    """Format the member's bookings, with their meeting links and the actions each allows.
+
+    ``with_links=False`` skips the meeting links, for bookings that are over.
+    """
     suffix = f"?{urlencode({'next': back_url})}" if back_url else ""
+    if with_links:
+        found = list(links.with_link_data(queryset))
+        meeting_links = links.member_links(found, where=links.MEMBERS_AREA, now=now)
+    else:
+        found, meeting_links = list(queryset), {}
     rows = []
-    for booking in queryset:
+    for booking in found:
         summary = booking_summary(booking)
         row = BookingRow(
             booking=booking,
@@ -1010,6 +1036,7 @@ def booking_rows(queryset: QuerySet[Booking], *, now: datetime, back_url: str) -
             staff_name=summary.staff_name,
             location=_("Online") if summary.online else summary.location,
             detail_url=reverse("wagtail_bookings_vc:booking_detail", args=[booking.reference]),
+            link=meeting_links.get(booking.pk),
         )
         if bookings.can_cancel(booking, now=now):
             row.cancel_url = (
@@ -1039,7 +1066,7 @@ def serve_members_area(page: Any, request: HttpRequest, *args: Any, **kwargs: An
         mine.upcoming(now).order_by("start", "pk"), now=now, back_url=back_url
     )
     context["past_bookings"] = booking_rows(
-        mine.past(now).order_by("-start", "-pk"), now=now, back_url=back_url
+        mine.past(now).order_by("-start", "-pk"), now=now, back_url=back_url, with_links=False
     )
     response = TemplateResponse(request, page.get_template(request, *args, **kwargs), context)
     # Personal data: never kept by a shared cache or shown again from the browser's history.

@@ -1,6 +1,8 @@
+from wagtail import hooks
 from wagtail.contrib.settings.registry import register_setting
 from wagtail.snippets.models import register_snippet
 
+from . import reports
 from .models import Booking, BookingEmailSettings, ConferencingSettings
 from .viewsets import BookingPermissionPolicy, BookingsViewSetGroup, BookingViewSet
 
@@ -14,3 +16,9 @@ else:
 register_snippet(BookingsViewSetGroup)
 register_setting(BookingEmailSettings, icon="mail")
 register_setting(ConferencingSettings, icon="media")
+
+# The online-meetings report (R24): in the Reports menu, and in the Bookings group's
+# menu through its submenu hook.
+hooks.register("register_admin_urls", reports.admin_urls)
+hooks.register("register_reports_menu_item", reports.reports_menu_item)
+hooks.register("register_bookings_vc_menu_item", reports.bookings_menu_item)

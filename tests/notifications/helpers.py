@@ -29,3 +29,35 @@ def html_of(message) -> str:
         if mimetype == "text/html":
             return content
     raise AssertionError("no HTML alternative")
+
+
+def connect_default_account(provider: str = "jitsi"):
+    """Make a connected account of ``provider`` the default site's default account (R3)."""
+    from wagtail.models import Site
+
+    from wagtail_bookings_vc.models import ConferencingAccount, ConferencingSettings
+
+    account = ConferencingAccount.objects.create(provider=provider, label="Studio meetings")
+    settings = ConferencingSettings.for_site(Site.objects.get(is_default_site=True))
+    settings.default_account = account
+    settings.save()
+    return account
+
+
+class HeldJobs:
+    """Holds back the meeting jobs, so that a test decides when a meeting gets made.
+
+    Every other job runs as usual. Use as ``monkeypatch.setattr(jobs, "enqueue", held)``.
+    """
+
+    def __init__(self, enqueue):
+        self._enqueue = enqueue
+        self.meeting_ids: list[int] = []
+
+    def __call__(self, func: str, *args) -> None:
+        from wagtail_bookings_vc.meetings import ENSURE_JOB
+
+        if func == ENSURE_JOB:
+            self.meeting_ids.append(args[0])
+        else:
+            self._enqueue(func, *args)

@@ -6,13 +6,15 @@ import pytest
 from django.core import mail
 
 from wagtail_bookings_vc import jobs
-from wagtail_bookings_vc.models import Booking, BookingStatus
+from wagtail_bookings_vc.models import Booking, BookingStatus, Meeting
 from wagtail_bookings_vc.notifications.handlers import SEND_EMAIL_JOB
+from wagtail_bookings_vc.notifications.link_ready import LINK_READY_JOB
 from wagtail_bookings_vc.signals import (
     booking_cancelled,
     booking_confirmed,
     booking_paid,
     booking_rescheduled,
+    meeting_ready,
 )
 
 from .helpers import START
@@ -57,10 +59,36 @@ def test_reschedule_enqueues_reschedule_emails(booking, enqueued):
     assert [kind for *_job, kind in enqueued] == ["member_reschedule", "staff_reschedule"]
 
 
-def test_payment_sends_no_email(booking, enqueued):
+def test_payment_of_an_in_person_booking_sends_no_email(booking, enqueued):
     booking_paid.send(sender=Booking, booking=booking)
 
     assert enqueued == []
+
+
+def test_payment_of_an_online_booking_asks_for_the_link_email(booking, service, enqueued):
+    service.online = True
+    service.save()
+    enqueued.clear()
+
+    booking_paid.send(sender=Booking, booking=booking)
+
+    assert enqueued == [(SEND_EMAIL_JOB, booking.pk, "member_link_ready")]
+
+
+def test_a_ready_meeting_asks_for_the_link_ready_job(booking, enqueued):
+    meeting = Meeting.objects.create(booking=booking, provider="jitsi")
+
+    meeting_ready.send(sender=Meeting, meeting=meeting)
+
+    assert enqueued == [(LINK_READY_JOB, meeting.pk)]
+
+
+def test_job_path_names_the_link_ready_job():
+    from django.utils.module_loading import import_string
+
+    from wagtail_bookings_vc.notifications.link_ready import send_link_ready
+
+    assert import_string(LINK_READY_JOB) is send_link_ready
 
 
 def test_staff_are_not_emailed_when_the_setting_is_off(booking, email_prefs, enqueued):

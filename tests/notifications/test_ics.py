@@ -150,3 +150,33 @@ def test_each_email_attaches_the_right_method(booking, kind, method):
     calendar, event = parse(ics_of(message))
     assert calendar["METHOD"] == method
     assert str(event["UID"]) == f"booking-{booking.reference}@{SITE_HOST}"
+
+
+JOIN_URL = f"{SITE_URL}/bookings/join/personal-token/"
+
+
+def test_meeting_link_is_the_events_location_and_link(booking):
+    event = parse(
+        booking_ics(
+            booking,
+            method="REQUEST",
+            meeting_url=JOIN_URL,
+            meeting_description="Headphones help.",
+            meeting_passcode="4321",
+        )
+    )[1]
+
+    assert str(event["LOCATION"]) == JOIN_URL
+    assert str(event["URL"]) == JOIN_URL
+    description = str(event["DESCRIPTION"])
+    assert f"Join the video meeting: {JOIN_URL}" in description
+    assert "How to join: Headphones help." in description
+    assert "Passcode: 4321" in description
+    assert f"{SITE_URL}/bookings/{booking.reference}/" in description
+
+
+def test_cancelled_event_carries_no_meeting_link(booking):
+    data = booking_ics(booking, method="CANCEL", meeting_url=JOIN_URL, meeting_passcode="4321")
+
+    assert b"/bookings/join/" not in data
+    assert b"4321" not in data

@@ -54,6 +54,22 @@ TEMPLATE_VARIABLES: tuple[str, ...] = (
     "price",
     "notes",
     "site_name",
+    "join_link",
+    "join_opens",
+    "join_link_note",
+    "meeting_description",
+    "meeting_passcode",
+    "host_link",
+)
+
+#: The variables about the video meeting; empty where the reader has no link to see.
+MEETING_VARIABLES: tuple[str, ...] = (
+    "join_link",
+    "join_opens",
+    "join_link_note",
+    "meeting_description",
+    "meeting_passcode",
+    "host_link",
 )
 
 
@@ -286,15 +302,40 @@ def build_context(
 def meeting_variables(booking: Booking, recipient: Recipient) -> dict[str, str]:
     """Template variables about the booking's video meeting.
 
-    This is where the member's ``join_link`` and the staff member's
-    ``host_link`` belong, once bookings have meetings; until then there are
-    none, and templates that name them show nothing there.
+    A member reads their personal ``join_link`` (never the provider's URL), when it
+    opens (``join_opens``, in their time zone) and the "how to join" note; or, while
+    the link cannot be given yet, ``join_link_note`` says why. A staff member reads
+    their ``host_link``. Every variable is empty where there is nothing to show: an
+    in-person booking, a link left out of emails (R21), a cancelled booking, or
+    automatic links while the site's default account is disconnected (R3).
 
     Args:
         booking: the booking the email is about.
-        recipient: who reads it; only staff may ever see a host link.
+        recipient: who reads it; only staff ever see a host link, and only the
+            member their join link.
 
     Returns:
         Extra variables, all strings, merged into ``build_context``'s result.
     """
-    return {}
+    from .. import links
+
+    values = dict.fromkeys(MEETING_VARIABLES, "")
+    if recipient.role == STAFF:
+        values["host_link"] = links.host_link(booking)
+        return values
+    link = links.member_link(booking, where=links.EMAIL)
+    if link is None:
+        return values
+    if link.shown:
+        values["join_link"] = link.url
+        if link.opens_at is not None:
+            values["join_opens"] = format_time(link.opens_at, zone_for(recipient.time_zone))
+        values["meeting_description"] = link.description
+        values["meeting_passcode"] = link.passcode
+    elif link.status == links.AWAITING_PAYMENT:
+        values["join_link_note"] = "{} {}".format(link.reason, _("We will email it to you then."))
+    else:
+        values["join_link_note"] = "{} {}".format(
+            link.reason, _("We will email it to you as soon as it is ready.")
+        )
+    return values

@@ -3,7 +3,8 @@
 Subject and body come from the site's *Booking emails* settings when an editor
 wrote them, else from the templates ``wagtail_bookings_vc/emails/<kind>_subject.txt``
 and ``<kind>.txt`` (which a site may override). Every email carries the
-booking as a calendar file, ``invite.ics``.
+booking as a calendar file, ``invite.ics``, with the reader's own meeting link
+when the booking is online.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.utils import translation
 
 from ..models.settings import EMAIL_KINDS
 from . import context as ctx
+from . import link_ready
 from .ics import CANCEL, REQUEST, booking_ics
 
 if TYPE_CHECKING:
@@ -32,7 +34,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-KINDS: tuple[str, ...] = tuple(kind for kind, _label in EMAIL_KINDS)
+#: The email that brings a member the link that was not ready for their confirmation (R15).
+LINK_READY = link_ready.LINK_READY_KIND
+#: The emails an editor can rewrite in the settings.
+EDITABLE_KINDS: tuple[str, ...] = tuple(kind for kind, _label in EMAIL_KINDS)
+KINDS: tuple[str, ...] = (*EDITABLE_KINDS, LINK_READY)
 MEMBER_KINDS = frozenset(kind for kind in KINDS if kind.startswith("member_"))
 STAFF_KINDS = frozenset(kind for kind in KINDS if kind.startswith("staff_"))
 CANCELLATION_KINDS = frozenset({"member_cancellation", "staff_cancellation"})
@@ -80,9 +86,13 @@ def deliver(booking_id: int, kind: str) -> bool:
     if booking is None:
         logger.info("Booking %s no longer exists; %s not sent.", booking_id, kind)
         return False
-    message = build_booking_email(booking, kind)
-    if message is None:
+    rendered = _render(booking, kind)
+    if rendered is None:
         return False
+    message, context = rendered
+    if context["join_link"] and kind != LINK_READY:
+        # The member has the link by email now: no "your link is ready" email for it.
+        link_ready.mark_link_sent(booking)
     message.send()
     return True
 
@@ -101,13 +111,21 @@ def build_booking_email(
         site: the site the email speaks for (default: the default site).
 
     Returns:
-        The message, or ``None`` when there is nobody to send it to or the
-        booking was cancelled since the email was asked for.
+        The message, or ``None`` when there is nobody to send it to, the
+        booking was cancelled since the email was asked for, or (for the *link
+        ready* email) the member has no link to be sent.
 
     Raises:
         ValueError: ``kind`` is not a known email kind.
     """
     _check_kind(kind)
+    rendered = _render(booking, kind, site=site)
+    return rendered[0] if rendered is not None else None
+
+
+def _render(
+    booking: Booking, kind: str, *, site: Site | None = None
+) -> tuple[EmailMultiAlternatives, dict[str, str]] | None:
     if booking.is_cancelled and kind not in CANCELLATION_KINDS:
         # A late job: the member has already been (or is about to be) told it is cancelled.
         return None
@@ -122,12 +140,21 @@ def build_booking_email(
 
     with translation.override(recipient.language):
         context = ctx.build_context(booking, recipient, site=site)
+        if kind == LINK_READY and not context["join_link"]:
+            return None
         subject, body = render_email(kind, context, prefs)
         html = render_to_string(
             HTML_TEMPLATE,
             {"subject": subject, "body": body.strip(), "site_name": context["site_name"]},
         )
-        ics = booking_ics(booking, method=method)
+        ics = booking_ics(
+            booking,
+            method=method,
+            # Each reader's own link: the member's join link, the staff member's host link.
+            meeting_url=context["join_link"] or context["host_link"],
+            meeting_description=context["meeting_description"],
+            meeting_passcode=context["meeting_passcode"],
+        )
 
     reply_to = []
     if kind in STAFF_KINDS:
@@ -144,7 +171,7 @@ def build_booking_email(
     )
     message.attach_alternative(html, "text/html")
     message.attach(_calendar_attachment(ics, method))
-    return message
+    return message, context
 
 
 def render_email(

@@ -11,10 +11,17 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from .. import jobs
-from ..models import Booking
-from ..signals import booking_cancelled, booking_confirmed, booking_rescheduled
+from .. import jobs, meetings
+from ..models import Booking, Meeting
+from ..signals import (
+    booking_cancelled,
+    booking_confirmed,
+    booking_paid,
+    booking_rescheduled,
+    meeting_ready,
+)
 from . import context as ctx
+from .link_ready import LINK_READY_JOB, LINK_READY_KIND
 
 SEND_EMAIL_JOB = "wagtail_bookings_vc.notifications.emails.send_booking_email"
 
@@ -35,6 +42,22 @@ def on_booking_cancelled(sender: type[Booking], booking: Booking, **kwargs: Any)
 def on_booking_rescheduled(sender: type[Booking], booking: Booking, **kwargs: Any) -> None:
     """Tell the member (and the staff member) the booking's new time."""
     enqueue_emails(booking, "reschedule")
+
+
+@receiver(booking_paid, sender=Booking, dispatch_uid="bvc_email_on_paid")
+def on_booking_paid(sender: type[Booking], booking: Booking, **kwargs: Any) -> None:
+    """Send the member of a paid online booking the link their confirmation held back (R19)."""
+    if meetings.link_kind(booking) != meetings.NO_LINK:
+        # The email job itself checks that the link may be shown now (and is ready).
+        jobs.enqueue(SEND_EMAIL_JOB, booking.pk, LINK_READY_KIND)
+
+
+@receiver(meeting_ready, sender=Meeting, dispatch_uid="bvc_email_on_meeting_ready")
+def on_meeting_ready(sender: type[Meeting], meeting: Meeting, **kwargs: Any) -> None:
+    """A meeting was made: its attendees may be waiting for their link (R15)."""
+    # A job of its own, queued behind the confirmation emails already waiting: those
+    # that go out now carry the link, and then no "link ready" email is needed.
+    jobs.enqueue(LINK_READY_JOB, meeting.pk)
 
 
 def enqueue_emails(booking: Booking, event: str) -> None:

@@ -35,15 +35,29 @@ def booking_uid(booking: Booking, site: Site | None = None) -> str:
     return f"booking-{booking.reference}@{ctx.site_host(site)}"
 
 
-def booking_ics(booking: Booking, *, method: str) -> bytes:
+def booking_ics(
+    booking: Booking,
+    *,
+    method: str,
+    meeting_url: str = "",
+    meeting_description: str = "",
+    meeting_passcode: str = "",
+) -> bytes:
     """Build the calendar file for ``booking``.
 
-    Texts (location, description) come out in the active language.
+    Texts (location, description) come out in the active language. For an online
+    booking, the caller passes the reader's own personal link (the member's join
+    link, or the staff member's host link): it becomes the event's location and URL
+    and is repeated in its description, where calendar programs offer it to click.
+    The provider's URL is never put in a calendar file.
 
     Args:
         booking: the booking the event stands for.
         method: ``"REQUEST"`` to add or update the event, ``"CANCEL"`` to
             remove it, or ``"PUBLISH"`` for a plain download.
+        meeting_url: the reader's personal link to the video meeting, if they may see it.
+        meeting_description: the "how to join" note that goes with the link.
+        meeting_passcode: the passcode that goes with a hand-entered link.
 
     Returns:
         The ``.ics`` file's bytes (UTF-8, CRLF line endings).
@@ -71,11 +85,16 @@ def booking_ics(booking: Booking, *, method: str) -> bytes:
     event.add("dtstart", _utc(booking.start))
     event.add("dtend", _utc(booking.end))
     event.add("summary", booking.title)
-    location = ctx.location_text(booking)
+    if cancelled:
+        meeting_url = meeting_description = meeting_passcode = ""
+    location = meeting_url or ctx.location_text(booking)
     if location:
         event.add("location", location)
-    event.add("description", _description(booking, site))
-    url = ctx.manage_url(booking, site)
+    event.add(
+        "description",
+        _description(booking, site, meeting_url, meeting_description, meeting_passcode),
+    )
+    url = meeting_url or ctx.manage_url(booking, site)
     if url:
         event.add("url", url)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
@@ -118,9 +137,22 @@ def _address(header_value: str) -> vCalAddress | None:
     return address
 
 
-def _description(booking: Booking, site: Site | None) -> str:
+def _description(
+    booking: Booking,
+    site: Site | None,
+    meeting_url: str,
+    meeting_description: str,
+    meeting_passcode: str,
+) -> str:
     url = ctx.manage_url(booking, site)
-    lines = [str(_("Booking reference: %(reference)s") % {"reference": booking.reference})]
+    lines = []
+    if meeting_url:
+        lines.append(str(_("Join the video meeting: %(url)s") % {"url": meeting_url}))
+        if meeting_description:
+            lines.append(str(_("How to join: %(note)s") % {"note": meeting_description}))
+        if meeting_passcode:
+            lines.append(str(_("Passcode: %(passcode)s") % {"passcode": meeting_passcode}))
+    lines.append(str(_("Booking reference: %(reference)s") % {"reference": booking.reference}))
     if url:
         lines.append(str(_("See, reschedule or cancel your booking: %(url)s") % {"url": url}))
     return "\n".join(lines)

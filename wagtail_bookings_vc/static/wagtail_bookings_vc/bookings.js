@@ -2,7 +2,9 @@
  *
  * Without this file every control is a plain link or GET form and works as is.
  * With it, the week links and the staff filter replace the widget's free times in
- * place instead of reloading the page, and the change is announced to screen readers.
+ * place instead of reloading the page, and the change is announced to screen readers;
+ * and the Join buttons of video meetings start working when the meeting opens, and
+ * open the meeting by themselves at its start while the page stays open.
  */
 (function () {
     "use strict";
@@ -107,6 +109,46 @@
         }
         load(widget, url.toString(), true);
     });
+
+    // Join buttons: greyed until the meeting opens, then a working link. At the booked
+    // start the meeting opens by itself, but only on a page that was already open then:
+    // coming back to the page later never throws anyone into a meeting.
+    var joins = Array.prototype.slice.call(document.querySelectorAll("[data-bvc-join-link]"));
+    if (joins.length) {
+        var loadedAt = Date.now();
+        var joinedAutomatically = false;
+        var checkJoins = function () {
+            var now = Date.now();
+            joins.forEach(function (join) {
+                var href = join.getAttribute("data-href");
+                var opensAt = Date.parse(join.getAttribute("data-opens-at"));
+                var startsAt = Date.parse(join.getAttribute("data-starts-at"));
+                var endsAt = Date.parse(join.getAttribute("data-ends-at"));
+                var button = join.querySelector("[data-bvc-join-button]");
+                if (!href || !button) {
+                    return;
+                }
+                if (button.getAttribute("aria-disabled") === "true" && now >= opensAt) {
+                    button.setAttribute("href", href);
+                    button.setAttribute("rel", "noreferrer");
+                    button.removeAttribute("aria-disabled");
+                    button.removeAttribute("role");
+                    button.removeAttribute("tabindex");
+                    button.removeAttribute("aria-describedby");
+                    var opens = join.querySelector("[data-bvc-join-opens]");
+                    if (opens) {
+                        opens.hidden = true;
+                    }
+                }
+                if (!joinedAutomatically && startsAt > loadedAt && now >= startsAt && now < endsAt) {
+                    joinedAutomatically = true;
+                    window.location.assign(href);
+                }
+            });
+        };
+        checkJoins();
+        window.setInterval(checkJoins, 1000);
+    }
 
     // Entries added above hold no page of their own: show the real page for them.
     window.addEventListener("popstate", function (event) {

@@ -1,5 +1,8 @@
 """Fill the example site with a small studio: accounts, staff, services, classes and pages.
 
+Video meetings use Jitsi Meet (meet.jit.si), which needs no account: the site's
+default conferencing account is a Jitsi one, so online bookings get real links.
+
 Safe to run again: existing objects are kept (and the demo accounts get their
 documented passwords back), missing ones are added, class sessions are topped up
 to four weeks ahead.
@@ -24,12 +27,19 @@ from django.utils.translation import get_supported_language_variant
 from wagtail.models import Locale, Page, Site
 
 from example_site.home.models import ContentPage, HomePage
+from wagtail_bookings_vc import meetings
 from wagtail_bookings_vc.models import (
+    AccountStatus,
     Booking,
     BookingStatus,
     ClassSession,
+    ConferencingAccount,
+    ConferencingSettings,
     GroupClass,
+    Meeting,
+    MeetingState,
     MembersAreaPage,
+    PaymentStatus,
     Service,
     Staff,
     WorkingHours,
@@ -197,18 +207,21 @@ HOME_INTRO = (
     "the confirmation arrives by email straight away.</p>"
 )
 HOME_ONLINE = (
-    "<p>Online consultations and check-ins take place by video. The link to join appears "
-    "in <b>My bookings</b> shortly after you book, and in your confirmation email. You need "
-    "nothing but a browser.</p>"
+    "<p>Online consultations, check-ins and pilates take place by video, in Jitsi Meet: you "
+    "need nothing but a browser. Your personal link to join is in <b>My bookings</b> and in "
+    "your emails; for a paid consultation it appears once your payment is received. The "
+    "<b>Join</b> button opens 15 minutes before the start.</p>"
 )
 CLASSES_TEXT = (
     "<p>Classes are small and friendly. Book your place below; if your plans change, you can "
     "cancel from <b>My bookings</b> up to a day before.</p>"
 )
 MEMBERS_INTRO = (
-    "<p>Your upcoming and past bookings. Online sessions show a <b>Join</b> button shortly "
-    "before they start.</p>"
+    "<p>Your upcoming and past bookings. Online sessions have a <b>Join</b> button: it opens "
+    "15 minutes before the start, and if this page is open at the start time, your meeting "
+    "opens by itself.</p>"
 )
+JITSI_LABEL = "Jitsi Meet"
 
 
 class Command(BaseCommand):
@@ -225,6 +238,7 @@ class Command(BaseCommand):
             for demo in CLASSES:
                 summary.sessions_added += self._sessions(demo, classes[demo.slug])
             pages = self._pages(summary)
+            self._conferencing(summary)
         # Bookings go through the app's own booking code, each in its own transaction.
         self._sample_bookings(users, services, classes, summary)
         self._report(pages, summary)
@@ -446,6 +460,36 @@ class Command(BaseCommand):
             home.slug = "home"
             home.save()
 
+    # Video meetings
+
+    def _conferencing(self, summary: Summary) -> None:
+        """Make a Jitsi Meet account the default site's default conferencing account.
+
+        Jitsi needs no sign-up, so the demo's online bookings get rooms on meet.jit.si
+        that really work. Meetings that failed for want of an account (demo data loaded
+        before this step existed) are tried again.
+        """
+        site = Site.objects.get(is_default_site=True)
+        account = (
+            ConferencingAccount.objects.filter(provider="jitsi", staff__isnull=True)
+            .order_by("pk")
+            .first()
+        )
+        created = account is None
+        if account is None:
+            account = ConferencingAccount.objects.create(provider="jitsi", label=JITSI_LABEL)
+        if account.status != AccountStatus.CONNECTED:
+            account.status = AccountStatus.CONNECTED
+            account.save(update_fields=["status", "updated_at"])
+        conferencing = ConferencingSettings.for_site(site)
+        if conferencing.default_account_id != account.pk:
+            conferencing.default_account = account
+            conferencing.save()
+        if created:
+            summary.created.append("Jitsi Meet conferencing account")
+        for meeting in Meeting.objects.filter(state=MeetingState.FAILED, account__isnull=True):
+            meetings.retry(meeting)
+
     # Bookings
 
     def _sample_bookings(
@@ -469,7 +513,11 @@ class Command(BaseCommand):
             if booking is None:
                 summary.notes.append("No free time was found for Maria's sample booking.")
             else:
-                summary.bookings.append(self._describe(booking))
+                # As if she had paid online: the consultation is priced, and its link
+                # shows once it is paid.
+                if booking.payment_status == PaymentStatus.PENDING:
+                    bookings.mark_paid(booking)
+                summary.bookings.append(self._describe(booking) + ", paid")
 
         luca = users["member2"]
         yoga = classes["morning-yoga"]

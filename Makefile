@@ -7,7 +7,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres test-browser browser lint venv clean
+.PHONY: demo test test-sqlite test-postgres test-browser test-compat browser lint venv clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed."; exit 1; }
@@ -31,7 +31,7 @@ test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@# Threads cannot share an in-memory SQLite database: the race tests get a file.
-	BVC_SQLITE_TEST_NAME=$$(mktemp -u /tmp/bvc-race-XXXXXX.sqlite3) $(BIN)/pytest tests/test_concurrency.py $(PYTEST_ARGS)
+	BVC_SQLITE_TEST_NAME=$$(mktemp -u /tmp/bvc-race-XXXXXX.sqlite3) $(BIN)/pytest tests/test_concurrency.py tests/test_meetings.py $(PYTEST_ARGS)
 
 ## The suite without the browser tests, on SQLite.
 test-sqlite: $(STAMP)
@@ -45,6 +45,14 @@ test-postgres: $(STAMP)
 test-browser: $(STAMP) browser
 	$(BIN)/pytest -m browser $(PYTEST_ARGS)
 
+## The suite on the oldest supported stack: Wagtail 7.4 LTS and Django 5.2 (SQLite).
+COMPAT_VENV ?= .venv-compat
+test-compat:
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install --quiet "wagtail>=7.4,<7.5" "Django>=5.2,<5.3" -e ".[test]"
+	$(COMPAT_VENV)/bin/pytest -m "not browser" $(PYTEST_ARGS)
+
 ## Debian's Chromium for the browser tests; Playwright never downloads a browser here.
 browser:
 	@command -v chromium >/dev/null 2>&1 || scripts/install-chromium
@@ -54,4 +62,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) demo.sqlite3 var
+	rm -rf $(VENV) $(COMPAT_VENV) demo.sqlite3 var

@@ -319,3 +319,9 @@ def test_marking_paid_needs_the_change_permission(client, django_user_model):
     assert response.status_code in (302, 403)
     booking.refresh_from_db()
     assert booking.payment_status == "pending"
+
+
+@pytest.mark.django_db
+def test_the_bookings_menu_links_the_online_meetings_report(admin_client):
+    response = admin_client.get(reverse("wagtailadmin_home"))
+    assert "Online meetings" in response.content.decode()

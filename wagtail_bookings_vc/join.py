@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET
+from django.views.defaults import page_not_found
 
 from .meetings import decide_join
 from .models import JoinPass
@@ -28,6 +29,12 @@ def _private(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _not_found(request: HttpRequest) -> HttpResponse:
+    # The site's own 404 page, kept out of caches: an unpaid booking's link opens once it
+    # is paid, and a cached "not found" must not outlive that.
+    return _private(page_not_found(request, Http404()))
+
+
 @require_GET
 def join(request: HttpRequest, token: str) -> HttpResponse:
     """Send the holder of a join pass to their meeting, or tell them when it opens (R22).
@@ -36,7 +43,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     guesser whether a booking exists.
     """
     if not TOKEN_RE.fullmatch(token):
-        raise Http404
+        return _not_found(request)
     join_pass = (
         JoinPass.objects.select_related(
             "booking__service",
@@ -48,10 +55,10 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         .first()
     )
     if join_pass is None:
-        raise Http404
+        return _not_found(request)
     decision = decide_join(join_pass)
     if decision.status == "unavailable":
-        raise Http404
+        return _not_found(request)
     if decision.status == "go":
         return _private(HttpResponseRedirect(decision.url))
     response = TemplateResponse(

@@ -326,3 +326,5 @@ class BookingsViewSetGroup(SnippetViewSetGroup):
     menu_label = _("Bookings")
     menu_name = "bookings"
     menu_order = 250
+    # Lets other admin views (the online-meetings report) join this menu.
+    submenu_hook = "register_bookings_vc_menu_item"

@@ -426,14 +426,31 @@ def test_retry_of_a_meeting_that_has_not_failed_changes_nothing(admin_client):
 
 
 @pytest.mark.django_db
-def test_retry_is_offered_only_on_failed_meetings(admin_client):
+def test_retry_is_offered_only_on_meetings_the_job_gave_up_on(admin_client):
     failed = appointment_meeting(state=MeetingState.FAILED)
     ready = appointment_meeting(state=MeetingState.READY)
+    change_failed = appointment_meeting(
+        state=MeetingState.READY, last_error="The provider refused the new time."
+    )
 
     content = admin_client.get(report_url()).content.decode()
 
     assert retry_url(failed) in content
+    assert retry_url(change_failed) in content
     assert retry_url(ready) not in content
+
+
+@pytest.mark.django_db
+def test_retry_of_a_failed_change_tries_the_change_again(admin_client):
+    meeting = appointment_meeting(
+        state=MeetingState.READY, last_error="The provider refused the new time.", attempts=8
+    )
+
+    admin_client.post(retry_url(meeting))
+
+    meeting.refresh_from_db()
+    assert meeting.last_error == ""
+    assert meeting.attempts == 0
 
 
 @pytest.mark.django_db

@@ -241,6 +241,24 @@ def request_work(meeting: Meeting) -> None:
     jobs.enqueue(ENSURE_JOB, meeting.pk)
 
 
+GAVE_UP = Q(state=MeetingState.FAILED) | (
+    Q(state=MeetingState.READY, next_attempt_at__isnull=True) & ~Q(last_error="")
+)
+"""Meetings the job has given up on: a failed creation, or a ready meeting whose last
+change (new time, deletion) failed for good. These wait for an administrator's retry."""
+
+
+def needs_retry(meeting: Meeting) -> bool:
+    """Whether ``meeting`` waits for an administrator's *Retry* (see :data:`GAVE_UP`)."""
+    if meeting.state == MeetingState.FAILED:
+        return True
+    return (
+        meeting.state == MeetingState.READY
+        and meeting.next_attempt_at is None
+        and bool(meeting.last_error)
+    )
+
+
 def retry(meeting: Meeting) -> None:
     """Try again after the provider gave up, for an administrator's *Retry* (R24).
 

@@ -325,9 +325,7 @@ class StateColumn(Column):
     ) -> dict[str, Any]:
         context = super().get_cell_context_data(instance, parent_context)
         context["tag_classname"] = STATE_TAG_CLASSES.get(instance.state, "")
-        context["can_retry"] = (
-            self.retry_next_url is not None and instance.state == MeetingState.FAILED
-        )
+        context["can_retry"] = self.retry_next_url is not None and meetings.needs_retry(instance)
         if context["can_retry"]:
             context["retry_url"] = reverse(RETRY_URL_NAME, args=[instance.pk])
             context["next_url"] = self.retry_next_url
@@ -443,7 +441,7 @@ class OnlineMeetingsReportView(ReportView):
 
     def get_header_buttons(self) -> list:
         buttons = super().get_header_buttons()
-        if self.can_retry and self.object_list.filter(state=MeetingState.FAILED).exists():
+        if self.can_retry and self.object_list.filter(meetings.GAVE_UP).exists():
             buttons.insert(
                 0,
                 HeaderButton(
@@ -537,7 +535,7 @@ class RetryMeetingView(View):
             Meeting.objects.select_related("booking", "session__group_class").defer(*SECRET_FIELDS),
             pk=pk,
         )
-        if meeting.state != MeetingState.FAILED:
+        if not meetings.needs_retry(meeting):
             messages.warning(
                 request,
                 gettext("The meeting of %(meeting)s has not failed: there is nothing to retry.")
@@ -569,7 +567,7 @@ class BulkRetryView(WagtailAdminTemplateMixin, TemplateView):
     def failed_meetings(self) -> QuerySet[Meeting]:
         return (
             filtered_meetings(self.request)
-            .filter(state=MeetingState.FAILED)
+            .filter(meetings.GAVE_UP)
             .order_by(F("start_at").asc(nulls_last=True), "pk")
         )
 

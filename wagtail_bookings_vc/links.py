@@ -172,7 +172,7 @@ def _member_link(
         return None
     if kind == meetings.AUTOMATIC and not automatic_on:
         return None
-    start, end = _times(booking)
+    start, end = meetings.meeting_times(booking)
     if now >= end:
         return None
     if booking.payment_status == PaymentStatus.REFUNDED:
@@ -191,7 +191,7 @@ def _member_link(
         meeting = meetings.meeting_of(booking)
         if meeting is None or not meeting.is_ready:
             return replace(held_back, reason=_("Your link is being prepared."))
-        if meeting.account is not None and not meeting.account.is_connected:
+        if not meetings.account_usable(meeting):
             return None
     else:
         options = meetings.manual_options(booking)
@@ -229,8 +229,7 @@ def host_link(booking: Booking) -> str:
         if not accounts.links_enabled():
             return ""
         meeting = meetings.meeting_of(booking)
-        account = meeting.account if meeting is not None else None
-        if account is not None and not account.is_connected:
+        if meeting is not None and not meetings.account_usable(meeting):
             return ""
     path = meetings.join_path(booking, role=JoinPassRole.HOST)
     return _base_url() + path if path else ""
@@ -248,12 +247,6 @@ def _base_url() -> str:
     from .notifications.context import base_url
 
     return base_url()
-
-
-def _times(booking: Booking) -> tuple[datetime, datetime]:
-    if booking.session_id:
-        return booking.session.start, booking.session.end
-    return booking.start, booking.end
 
 
 def _attendee_path(booking: Booking) -> str:

@@ -653,6 +653,22 @@ def _holder(join_pass: JoinPass) -> _Holder | None:
     return _Holder(booking, booking.member_name, booking.member_email, booking.time_zone)
 
 
+def meeting_times(booking: Booking) -> tuple[datetime, datetime]:
+    """When the meeting a booking joins starts and ends (a class seat: its session's times)."""
+    if booking.session_id:
+        return booking.session.start, booking.session.end
+    return booking.start, booking.end
+
+
+def account_usable(meeting: Meeting) -> bool:
+    """Whether the account that made ``meeting`` still lets its link be shown.
+
+    A meeting made through an account that was disconnected or needs reconnecting shows
+    no link, like every automatic link while the site's default account is off (R3).
+    """
+    return meeting.account is None or meeting.account.is_connected
+
+
 def decide_join(join_pass: JoinPass, now: datetime | None = None) -> JoinDecision:
     """Check, at click time, whether the holder of ``join_pass`` may join now (R18, R19, R22).
 
@@ -674,10 +690,7 @@ def decide_join(join_pass: JoinPass, now: datetime | None = None) -> JoinDecisio
     if kind == AUTOMATIC and not accounts.links_enabled():
         # While the default account is disconnected no automatic link shows (R3).
         return unavailable
-    if booking.session_id:
-        start, end = booking.session.start, booking.session.end
-    else:
-        start, end = booking.start, booking.end
+    start, end = meeting_times(booking)
     title, zone = booking.title, holder.time_zone
     opens_at = join_window_opens(start)
     if now < opens_at:
@@ -701,9 +714,9 @@ def decide_join(join_pass: JoinPass, now: datetime | None = None) -> JoinDecisio
         meeting = meeting_of(booking)
         if meeting is None or not meeting.is_ready:
             return JoinDecision("preparing", start=start, end=end, title=title, time_zone=zone)
-        account = meeting.account
-        if account is not None and not account.is_connected:
+        if not account_usable(meeting):
             return unavailable
+        account = meeting.account
         try:
             provider = get_provider(meeting.provider)
         except ImproperlyConfigured:

@@ -23,16 +23,28 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
+import json
 import secrets
 import threading
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from wagtail_bookings_vc.providers.base import (
+    AuthorizationExpired,
+    AuthorizationRequest,
     MeetingDetails,
     MeetingSpec,
+    OrganisationField,
+    PermanentFailure,
     Provider,
     ProviderAccount,
     ProviderError,
+    ProviderUser,
+    WebhookEvent,
+    WebhookRejected,
+    WebhookReply,
 )
 from wagtail_bookings_vc.providers.http import raise_for_status
 from wagtail_bookings_vc.testing import FakeServer, json_reply, route
@@ -249,3 +261,81 @@ class LoopbackProvider(Provider):
             response = session.delete(self._url(f"/meetings/{external_id}"))
             if response.status_code != 404:
                 raise_for_status(response, "Loopback")
+
+
+# --------------------------------------------------------------------------------------
+# An account that connects through a consent screen
+# --------------------------------------------------------------------------------------
+
+#: What the consenting "provider" knows: the codes it issued, and who revoked what.
+oauth_log: dict[str, list[Any]] = {"revoked": [], "finished": []}
+
+
+class OAuthRecordingProvider(RecordingProvider):
+    """The recording provider, connected through a pretend consent screen.
+
+    ``start_authorization`` points at ``https://consent.invalid/authorize``; a callback
+    with ``code=good-<user>`` connects as that user, any other code is refused. It has
+    organisation accounts (one field, ``org_key``; ``bad`` is refused) with two users, a
+    daily call limit from the ``DAILY_CALL_LIMIT`` option, and webhooks whose body is the
+    JSON of one event, signed with the header ``X-Test-Signature: ok``.
+    """
+
+    id = "oauthrec"
+    name = "Consenting recorder"
+    needs_oauth = True
+    organisation_fields = (OrganisationField("org_key", "Organisation key", secret=True),)
+
+    def start_authorization(self, redirect_uri: str, state: str) -> AuthorizationRequest:
+        query = urlencode({"state": state, "redirect_uri": redirect_uri})
+        return AuthorizationRequest(
+            url=f"https://consent.invalid/authorize?{query}", flow={"verifier": "v-" + state[:6]}
+        )
+
+    def finish_authorization(
+        self,
+        account: ProviderAccount,
+        callback: Mapping[str, str],
+        redirect_uri: str,
+        flow: Mapping[str, Any],
+    ) -> None:
+        code = callback.get("code", "")
+        if not code.startswith("good-"):
+            raise AuthorizationExpired("The consent code was refused.")
+        oauth_log["finished"].append({"code": code, "flow": dict(flow)})
+        user = code.removeprefix("good-")
+        account.credentials = {"access_token": f"token-{user}", "refresh_token": f"r-{user}"}
+        account.external_user_id = user
+        account.external_email = f"{user}@provider.example"
+
+    def connect_organisation(self, account: ProviderAccount, values: Mapping[str, str]) -> None:
+        if values.get("org_key") == "bad":
+            raise PermanentFailure("The organisation key was refused.")
+        account.credentials = {"org_token": "org-" + values["org_key"]}
+
+    def list_users(self, account: ProviderAccount) -> list[ProviderUser]:
+        return [
+            ProviderUser("u-1", "one@org.example", "User One"),
+            ProviderUser("u-2", "two@org.example", "User Two"),
+        ]
+
+    def disconnect(self, account: ProviderAccount) -> None:
+        oauth_log["revoked"].append(dict(account.credentials))
+
+    def handle_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookReply:
+        if headers.get("X-Test-Signature") != "ok":
+            raise WebhookRejected("bad signature")
+        data = json.loads(body)
+        start = data.get("start")
+        event = WebhookEvent(
+            kind=data["kind"],
+            external_id=data.get("external_id", ""),
+            external_user_id=data.get("external_user_id", ""),
+            start=datetime.fromisoformat(start) if start else None,
+        )
+        return WebhookReply(data={"ok": True}, events=(event,))
+
+
+def reset_oauth() -> None:
+    oauth_log["revoked"].clear()
+    oauth_log["finished"].clear()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 from django.core.mail import mail_admins
 from django.db import transaction
@@ -60,6 +64,93 @@ def links_enabled(site: Site | None = None) -> bool:
 def store_credentials(account: ConferencingAccount) -> None:
     """Save the credentials a provider handed back (rotated tokens), and nothing else."""
     ConferencingAccount.objects.filter(pk=account.pk).update(credentials=account.credentials)
+
+
+_process_locks: dict[int, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def _process_lock(pk: int) -> threading.Lock:
+    with _process_locks_guard:
+        return _process_locks.setdefault(pk, threading.Lock())
+
+
+class AccountHandle:
+    """What a provider sees of a stored account (a :class:`~.providers.ProviderAccount`).
+
+    For a staff member mapped to a user of an organisation account (R5) the credentials
+    are the organisation's and ``external_user_id`` is the mapped user's. Credentials a
+    provider assigns are saved at once, encrypted, in their own statement: a rotated
+    refresh token must outlive whatever fails next.
+
+    Attributes:
+        account: The account meetings are made for.
+        holder: The account whose credentials are used (the organisation, or ``account``).
+    """
+
+    def __init__(self, account: ConferencingAccount) -> None:
+        self.account = account
+        self.holder = account.organisation if account.organisation_id else account
+
+    def __repr__(self) -> str:
+        return f"<AccountHandle account={self.account.pk} holder={self.holder.pk}>"
+
+    @property
+    def pk(self) -> int | None:
+        """The primary key of the account meetings are made for."""
+        return self.account.pk
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return self.holder.credentials or {}
+
+    @credentials.setter
+    def credentials(self, value: dict[str, Any]) -> None:
+        self.holder.credentials = dict(value)
+        if self.holder.pk is not None:
+            ConferencingAccount.objects.filter(pk=self.holder.pk).update(
+                credentials=self.holder.credentials
+            )
+
+    @property
+    def external_user_id(self) -> str:
+        return self.account.external_user_id
+
+    @external_user_id.setter
+    def external_user_id(self, value: str) -> None:
+        self.account.external_user_id = value
+
+    @property
+    def external_email(self) -> str:
+        return self.account.external_email
+
+    @external_email.setter
+    def external_email(self, value: str) -> None:
+        self.account.external_email = value
+
+    @contextlib.contextmanager
+    def credentials_lock(self) -> Iterator[None]:
+        """Refresh tokens one caller at a time, reading the stored credentials afresh.
+
+        Threads of one process wait on a lock; processes wait on the account's row lock
+        (PostgreSQL), or on SQLite's single writer once the first write is made.
+        """
+        if self.holder.pk is None:
+            yield
+            return
+        with _process_lock(self.holder.pk), transaction.atomic():
+            row = (
+                ConferencingAccount.objects.select_for_update()
+                .only("credentials")
+                .get(pk=self.holder.pk)
+            )
+            self.holder.credentials = row.credentials or {}
+            yield
+
+
+def handle_for(account: ConferencingAccount | None) -> AccountHandle | None:
+    """The :class:`AccountHandle` providers get for ``account`` (``None`` for none)."""
+    return None if account is None else AccountHandle(account)
 
 
 def mark_needs_reconnecting(account: ConferencingAccount, message: str) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -27,15 +28,18 @@ from django.utils.translation import gettext as _
 
 from . import accounts, jobs
 from .models import (
+    AccountStatus,
     Booking,
     BookingStatus,
     ClassSession,
+    ConferencingAccount,
     GroupClass,
     JoinPass,
     JoinPassRole,
     Meeting,
     MeetingState,
     PaymentStatus,
+    ProviderCallCount,
     Service,
     SessionLink,
 )
@@ -44,8 +48,10 @@ from .providers.base import (
     MeetingDetails,
     MeetingSpec,
     PermanentFailure,
+    Provider,
     ProviderError,
     RateLimited,
+    WebhookEvent,
 )
 from .providers.registry import get_provider, shared_link_provider
 
@@ -233,12 +239,108 @@ def request_work(meeting: Meeting) -> None:
 
     The mark lives in the database (``next_attempt_at``), so the sweep does the work
     if the queue loses the job. A retry already planned for later (after a rate limit
-    or a failure) keeps its time.
+    or a failure) keeps its time; a meeting waiting to be made closer to its date (R16)
+    is looked at again, as its date may have changed.
     """
-    Meeting.objects.filter(pk=meeting.pk, next_attempt_at__isnull=True).update(
-        next_attempt_at=timezone.now()
-    )
+    now = timezone.now()
+    Meeting.objects.filter(pk=meeting.pk).filter(
+        Q(next_attempt_at__isnull=True)
+        | Q(state=MeetingState.PENDING, attempts=0, external_id="", next_attempt_at__gt=now)
+    ).update(next_attempt_at=now)
     jobs.enqueue(ENSURE_JOB, meeting.pk)
+
+
+def _upcoming(meetings: QuerySet[Meeting], now: datetime) -> QuerySet[Meeting]:
+    # A session's end depends on its class's duration; none lasts a day.
+    return meetings.filter(
+        Q(booking__end__gt=now) | Q(session__start__gt=now - timedelta(hours=24))
+    )
+
+
+def account_connected(account: ConferencingAccount) -> None:
+    """An account was (re)connected: upcoming meetings that failed for want of it are retried.
+
+    Runs inside the connecting transaction; the jobs start once it commits.
+    """
+    now = timezone.now()
+    failed = _upcoming(Meeting.objects.filter(state=MeetingState.FAILED), now)
+    for meeting in failed.only("pk"):
+        transaction.on_commit(lambda meeting=meeting: retry(meeting))
+
+
+def account_released(account: ConferencingAccount) -> None:
+    """An account was disconnected: its upcoming meetings are made again elsewhere.
+
+    Without its credentials the site can no longer change or delete those meetings, so
+    they are forgotten and made again through the account that applies now (the site's
+    default account when a staff member disconnects their own; none while the default
+    account is disconnected, R3 — they are then retried when an account is connected).
+    """
+    now = timezone.now()
+    mine = _upcoming(
+        Meeting.objects.filter(account=account).exclude(state=MeetingState.CANCELLED), now
+    )
+    for meeting in _locked(mine):
+        _start_afresh(meeting)
+        meeting.claimed_at = None
+        meeting.next_attempt_at = now
+        meeting.save()
+        transaction.on_commit(lambda meeting=meeting: jobs.enqueue(ENSURE_JOB, meeting.pk))
+
+
+def apply_webhook_event(provider_id: str, event: WebhookEvent) -> None:
+    """Apply a change the provider reported that was made outside the site (R7, R24).
+
+    The booking stays the source of truth: a meeting deleted at the provider is made
+    again and a meeting moved there is put back at the booked time. Both are recorded
+    as *changed outside the site* for the online-meetings report.
+    """
+    now = timezone.now()
+    if event.kind == WebhookEvent.ACCOUNT_REVOKED:
+        _account_revoked(provider_id, event.external_user_id)
+        return
+    if not event.external_id or event.kind not in (
+        WebhookEvent.MEETING_DELETED,
+        WebhookEvent.MEETING_CHANGED,
+    ):
+        return
+    with transaction.atomic():
+        meeting = (
+            _locked(Meeting.objects.all())
+            .filter(provider=provider_id, external_id=event.external_id)
+            .exclude(state=MeetingState.CANCELLED)
+            .first()
+        )
+        if meeting is None or meeting.claimed_at is not None:
+            # Not ours, already gone, or being changed by the site right now (its own
+            # change coming back as an event).
+            return
+        if event.kind == WebhookEvent.MEETING_CHANGED:
+            if event.start is None or event.start == meeting.synced_start:
+                return
+            meeting.synced_start = None
+        else:
+            _start_afresh(meeting)
+        meeting.changed_outside_at = now
+        meeting.next_attempt_at = now
+        meeting.save()
+        pk = meeting.pk
+        transaction.on_commit(lambda: jobs.enqueue(ENSURE_JOB, pk))
+
+
+def _account_revoked(provider_id: str, external_user_id: str) -> None:
+    if not external_user_id:
+        return
+    revoked = ConferencingAccount.objects.filter(
+        provider=provider_id, external_user_id=external_user_id, organisation__isnull=True
+    ).exclude(status=AccountStatus.DISCONNECTED)
+    with transaction.atomic():
+        for account in revoked:
+            ConferencingAccount.objects.filter(pk=account.pk).update(
+                credentials={}, status=AccountStatus.DISCONNECTED
+            )
+            logger.warning("Conferencing account %s was disconnected at the provider.", account.pk)
+            account_released(account)
 
 
 GAVE_UP = Q(state=MeetingState.FAILED) | (
@@ -285,6 +387,8 @@ class _Work:
     action: str  # "create", "update" or "delete"
     start: datetime | None = None
     end: datetime | None = None
+    # A create whose earlier attempt may have reached the provider.
+    may_exist: bool = False
 
 
 def _target(meeting: Meeting) -> tuple[str, datetime | None, datetime | None]:
@@ -305,7 +409,9 @@ def _target(meeting: Meeting) -> tuple[str, datetime | None, datetime | None]:
     return ("sync", booking.start, booking.end)
 
 
-def _spec(meeting: Meeting, start: datetime, end: datetime) -> MeetingSpec:
+def _spec(
+    meeting: Meeting, start: datetime, end: datetime, *, may_exist: bool = False
+) -> MeetingSpec:
     if meeting.session_id:
         session = meeting.session
         bookable: Any = session.group_class
@@ -328,6 +434,12 @@ def _spec(meeting: Meeting, start: datetime, end: datetime) -> MeetingSpec:
         host_email=staff.email if staff else "",
         host_name=staff.name if staff else "",
         attendee_emails=attendees,
+        request_id=meeting.request_key,
+        may_exist=may_exist,
+        options={
+            "waiting_room": bookable.waiting_room,
+            "invite_attendees": bookable.invite_attendees,
+        },
     )
 
 
@@ -369,6 +481,7 @@ def _start_afresh(meeting: Meeting) -> None:
     meeting.ready_at = None
     meeting.account = None
     meeting.provider = ""
+    meeting.request_key = ""
 
 
 def ensure_meeting(meeting_id: int, now: datetime | None = None) -> str:
@@ -428,6 +541,29 @@ def ensure_meeting(meeting_id: int, now: datetime | None = None) -> str:
                     ),
                 )
                 return "failed"
+            later = _not_before(account, work, now)
+            if later is not None:
+                # Made closer to the date, so that bookings far ahead do not use up the
+                # host's daily calls (R16).
+                meeting.next_attempt_at = later
+                meeting.save(update_fields=["next_attempt_at", "updated_at"])
+                return "waiting"
+        if work.action in ("create", "update"):
+            budget_account = account if work.action == "create" else meeting.account
+            next_day = _spend_call(budget_account, now)
+            if next_day is not None:
+                meeting.next_attempt_at = next_day
+                meeting.last_error = _(
+                    "The provider's daily limit of meeting changes for this host is used up: "
+                    "this meeting is made after midnight UTC."
+                )
+                meeting.save(update_fields=["next_attempt_at", "last_error", "updated_at"])
+                return "waiting"
+        if work.action == "create":
+            if meeting.request_key:
+                work = replace(work, may_exist=True)
+            else:
+                meeting.request_key = uuid.uuid4().hex
             meeting.account = account
             meeting.provider = account.provider
             meeting.state = MeetingState.CREATING
@@ -438,6 +574,67 @@ def ensure_meeting(meeting_id: int, now: datetime | None = None) -> str:
     return _call_provider(meeting, work, now)
 
 
+def _provider_or_none(provider_id: str) -> Provider | None:
+    try:
+        return get_provider(provider_id)
+    except ImproperlyConfigured:
+        return None
+
+
+def _not_before(account: ConferencingAccount, work: _Work, now: datetime) -> datetime | None:
+    """When a meeting far ahead should be made instead of now (``None``: now)."""
+    provider = _provider_or_none(account.provider)
+    days = provider.create_ahead_days if provider is not None else None
+    if not days or work.start is None:
+        return None
+    window = timedelta(days=days)
+    if work.start - now <= window:
+        return None
+    # Spread over the first half of the window, so that a burst of bookings far ahead
+    # (a whole course) does not come due on one day.
+    return work.start - window + window / 2 * random.random()  # noqa: S311 - not a secret
+
+
+def _user_key(account: ConferencingAccount) -> str:
+    return account.external_user_id or f"account-{account.pk}"
+
+
+def _spend_call(account: ConferencingAccount | None, now: datetime) -> datetime | None:
+    """Count a create or update call against the host's daily limit, if the provider has one.
+
+    Returns ``None`` when the call may be made now, else when to try again: a few minutes
+    after the next midnight UTC, when the provider's count starts again.
+    """
+    if account is None:
+        return None
+    provider = _provider_or_none(account.provider)
+    limit = provider.daily_call_limit if provider is not None else None
+    if not limit:
+        return None
+    day = now.astimezone(UTC).date()
+    key = _user_key(account)
+    ProviderCallCount.objects.bulk_create(
+        [ProviderCallCount(provider=account.provider, user_key=key, day=day)],
+        ignore_conflicts=True,
+    )
+    spent = ProviderCallCount.objects.filter(
+        provider=account.provider, user_key=key, day=day, calls__lt=limit
+    ).update(calls=F("calls") + 1)
+    if spent:
+        return None
+    midnight = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+    return midnight + timedelta(minutes=5) * (1 + random.random())  # noqa: S311
+
+
+def calls_today(account: ConferencingAccount, now: datetime | None = None) -> int:
+    """Meeting create and update calls made today (UTC) for the account's host user."""
+    day = (now or timezone.now()).astimezone(UTC).date()
+    row = ProviderCallCount.objects.filter(
+        provider=account.provider, user_key=_user_key(account), day=day
+    ).first()
+    return row.calls if row else 0
+
+
 def _settle(meeting: Meeting) -> None:
     if meeting.next_attempt_at is not None:
         meeting.next_attempt_at = None
@@ -445,8 +642,8 @@ def _settle(meeting: Meeting) -> None:
 
 
 def _call_provider(meeting: Meeting, work: _Work, now: datetime) -> str:
-    account = meeting.account
-    credentials_before = dict(account.credentials or {}) if account is not None else {}
+    # The handle saves rotated tokens the moment a provider hands them back.
+    account = accounts.handle_for(meeting.account)
     try:
         provider = get_provider(meeting.provider)
         if work.action == "delete":
@@ -455,7 +652,7 @@ def _call_provider(meeting: Meeting, work: _Work, now: datetime) -> str:
         elif work.start is None or work.end is None:
             raise PermanentFailure(_("The booking has no time to make a meeting for."))
         else:
-            spec = _spec(meeting, work.start, work.end)
+            spec = _spec(meeting, work.start, work.end, may_exist=work.may_exist)
             if work.action == "create":
                 details = provider.create_meeting(account, spec)
             else:
@@ -465,11 +662,6 @@ def _call_provider(meeting: Meeting, work: _Work, now: datetime) -> str:
     except Exception as error:  # noqa: BLE001 - a bug in a provider must not lose the meeting
         logger.exception("Provider %s failed on meeting %s", meeting.provider, meeting.pk)
         return _record_error(meeting, work, ProviderError(str(error) or repr(error)), now)
-    finally:
-        if account is not None and dict(account.credentials or {}) != credentials_before:
-            # Rotated tokens: a refresh token the provider has replaced no longer works,
-            # so the new one is stored before anything else can go wrong.
-            accounts.store_credentials(account)
     return _record_success(meeting, work, details, now)
 
 
@@ -518,7 +710,9 @@ def _record_error(meeting: Meeting, work: _Work, error: ProviderError, now: date
             locked.attempts >= MAX_ATTEMPTS
         )
         if isinstance(error, AuthorizationExpired) and locked.account is not None:
-            accounts.mark_needs_reconnecting(locked.account, message)
+            # A mapped staff member's meetings use the organisation's credentials.
+            refused = locked.account.organisation or locked.account
+            accounts.mark_needs_reconnecting(refused, message)
         if final:
             locked.next_attempt_at = None
             if work.action == "create" or locked.state == MeetingState.CREATING:
@@ -716,7 +910,7 @@ def decide_join(join_pass: JoinPass, now: datetime | None = None) -> JoinDecisio
             return JoinDecision("preparing", start=start, end=end, title=title, time_zone=zone)
         if not account_usable(meeting):
             return unavailable
-        account = meeting.account
+        account = accounts.handle_for(meeting.account)
         try:
             provider = get_provider(meeting.provider)
         except ImproperlyConfigured:

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import join, views
+from . import join, views, webhooks
 
 app_name = "wagtail_bookings_vc"
 
 urlpatterns = [
     path("join/<str:token>/", join.join, name="join"),
+    path("webhooks/<str:provider_id>/", webhooks.webhook, name="webhook"),
     path("services/<slug:slug>/book/", views.book_appointment, name="book_appointment"),
     path("sessions/<int:session_id>/book/", views.book_session, name="book_session"),
     path("<str:reference>/", views.booking_detail, name="booking_detail"),

@@ -197,10 +197,17 @@ def test_oauth_methods_are_not_implemented_by_default_and_disconnect_does_nothin
     provider = MinimalProvider({})
     account = InMemoryAccount({"access_token": "t"})
     with pytest.raises(NotImplementedError):
-        provider.authorization_url(account, "https://site.example/cb", "state")
+        provider.start_authorization("https://site.example/cb", "state")
     with pytest.raises(NotImplementedError):
-        provider.finish_authorization(account, "code", "https://site.example/cb")
+        provider.finish_authorization(account, {"code": "c"}, "https://site.example/cb", {})
+    with pytest.raises(NotImplementedError):
+        provider.connect_organisation(account, {})
+    with pytest.raises(NotImplementedError):
+        provider.list_users(account)
+    with pytest.raises(NotImplementedError):
+        provider.handle_webhook({}, b"{}")
     assert provider.disconnect(account) is None
+    assert provider.usage(account) == {}
     assert provider.checks() == []
 
 

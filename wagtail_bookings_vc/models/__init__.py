@@ -10,12 +10,14 @@ from .conferencing import (
     Meeting,
     MeetingLinkMode,
     MeetingState,
+    ProviderCallCount,
 )
 from .schedule import ClassSession, SessionFormat, SessionLink, TimeOff, WorkingHours
 from .settings import BookingEmailSettings
 
 __all__ = [
     "AccountStatus",
+    "ProviderCallCount",
     "ConferencingAccount",
     "ConferencingSettings",
     "JoinPass",

@@ -53,6 +53,22 @@ class OnlineMeetingFields(models.Model):
     hide_link_in_members_area = models.BooleanField(
         _("leave the link out of the members area"), default=False
     )
+    waiting_room = models.BooleanField(
+        _("waiting room"),
+        default=True,
+        help_text=_(
+            "The host lets people in (Zoom, Teams lobby). Off: people join as soon as "
+            "they open their link."
+        ),
+    )
+    invite_attendees = models.BooleanField(
+        _("invite members to the provider's calendar event"),
+        default=False,
+        help_text=_(
+            "Google Meet only. The provider then emails members the meeting's own link, "
+            "which bypasses the site's checks (payment, join window); off unless you need it."
+        ),
+    )
 
     meeting_panels = [
         FieldPanel("online"),
@@ -62,6 +78,8 @@ class OnlineMeetingFields(models.Model):
         FieldPanel("meeting_description"),
         FieldPanel("hide_link_in_emails"),
         FieldPanel("hide_link_in_members_area"),
+        FieldPanel("waiting_room"),
+        FieldPanel("invite_attendees"),
     ]
 
     class Meta:
@@ -112,6 +130,11 @@ class ConferencingAccount(models.Model):
         related_name="mapped_accounts",
     )
     label = models.CharField(_("name"), max_length=255, blank=True)
+    is_organisation = models.BooleanField(
+        _("organisation account"),
+        default=False,
+        help_text=_("Connected with app-only credentials; staff members are mapped to its users."),
+    )
     credentials = EncryptedJSONField(_("credentials"), default=dict, blank=True)
     external_user_id = models.CharField(_("provider user id"), max_length=255, blank=True)
     external_email = models.CharField(_("provider user email"), max_length=255, blank=True)
@@ -126,6 +149,7 @@ class ConferencingAccount(models.Model):
     class Meta:
         verbose_name = _("conferencing account")
         verbose_name_plural = _("conferencing accounts")
+        permissions = [("connect_own_account", _("Can connect their own video account"))]
 
     def __str__(self) -> str:
         who = self.staff.name if self.staff_id else _("site")
@@ -133,7 +157,10 @@ class ConferencingAccount(models.Model):
 
     @property
     def is_connected(self) -> bool:
-        return self.status == AccountStatus.CONNECTED
+        """Connected, and so is the organisation account it is mapped to, if any."""
+        if self.status != AccountStatus.CONNECTED:
+            return False
+        return self.organisation is None or self.organisation.is_connected
 
 
 class ConferencingSettings(BaseSiteSetting):
@@ -217,6 +244,11 @@ class Meeting(models.Model):
     # Set while a worker calls the provider; a claim older than the lease is abandoned.
     claimed_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(_("ready"), null=True, blank=True)
+    # Set by the first attempt to create the meeting and kept by every retry: the
+    # providers' idempotency key, and the sign that an earlier attempt may have got through.
+    request_key = models.CharField(max_length=32, blank=True)
+    # When someone changed or deleted the meeting at the provider, outside the site.
+    changed_outside_at = models.DateTimeField(_("changed outside the site"), null=True, blank=True)
     link_ready_notified = models.BooleanField(default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -242,6 +274,31 @@ class Meeting(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.state == MeetingState.READY and bool(self.join_url)
+
+
+class ProviderCallCount(models.Model):
+    """Meeting create and update calls made for one provider user on one UTC day (R16).
+
+    Providers with a daily limit per host user (Zoom: 100) have the calls over the limit
+    moved to the next day instead of refused.
+    """
+
+    provider = models.CharField(max_length=64)
+    user_key = models.CharField(max_length=255)
+    day = models.DateField()
+    calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("provider call count")
+        verbose_name_plural = _("provider call counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "user_key", "day"], name="bvc_provider_call_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.user_key} {self.day}: {self.calls}"
 
 
 def new_join_token() -> str:

@@ -13,14 +13,21 @@ from __future__ import annotations
 
 from .base import (
     AuthorizationExpired,
+    AuthorizationRequest,
     MeetingDetails,
     MeetingSpec,
+    OrganisationField,
     PermanentFailure,
     Provider,
     ProviderAccount,
     ProviderError,
+    ProviderUser,
     RateLimited,
     TemporaryFailure,
+    WebhookEvent,
+    WebhookRejected,
+    WebhookReply,
+    credentials_lock,
 )
 from .registry import (
     ProviderNotAvailable,
@@ -34,6 +41,13 @@ from .registry import (
 
 __all__ = [
     "AuthorizationExpired",
+    "AuthorizationRequest",
+    "OrganisationField",
+    "ProviderUser",
+    "WebhookEvent",
+    "WebhookRejected",
+    "WebhookReply",
+    "credentials_lock",
     "MeetingDetails",
     "MeetingSpec",
     "PermanentFailure",

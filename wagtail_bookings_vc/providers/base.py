@@ -11,8 +11,11 @@ Writing your own provider is described in ``docs/providers.md``.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+import threading
+import weakref
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -30,6 +33,13 @@ type StrOrPromise = str | Promise
 
 __all__ = [
     "AuthorizationExpired",
+    "AuthorizationRequest",
+    "OrganisationField",
+    "ProviderUser",
+    "WebhookEvent",
+    "WebhookRejected",
+    "WebhookReply",
+    "credentials_lock",
     "MeetingDetails",
     "MeetingSpec",
     "PermanentFailure",
@@ -80,6 +90,13 @@ class MeetingSpec:
         attendee_emails: Addresses of the people booked, for providers that invite them.
         options: Per-service or per-class settings (for example ``waiting_room``, or the
             manual link's ``url``). Each provider documents the keys it reads.
+        request_id: A key that stays the same for every attempt to create this one meeting
+            and changes when a deleted meeting is made again. Providers with idempotent
+            creation use it (Google's ``requestId`` and event id, Graph's ``externalId``).
+            Lower-case hex digits only, so it fits every provider's id alphabet.
+        may_exist: An earlier attempt to create this meeting may have reached the provider
+            (its answer was lost: a timeout, a crash). Providers without idempotent
+            creation look for a meeting carrying :attr:`reference_marker` first.
     """
 
     reference: str
@@ -92,6 +109,8 @@ class MeetingSpec:
     host_name: str = ""
     attendee_emails: tuple[str, ...] = ()
     options: Mapping[str, Any] = dataclasses.field(default=EMPTY_MAPPING, hash=False)
+    request_id: str = ""
+    may_exist: bool = False
 
     REFERENCE_MARKER: ClassVar[str] = "[booking-ref:%s]"
 
@@ -303,11 +322,148 @@ class ProviderAccount(Protocol):
             stores the new value at once, encrypted, because some providers (Zoom) rotate
             refresh tokens and a lost one means a reconnect.
         external_user_id: The provider's id for the user the account acts as (Zoom user
-            id, Microsoft object id, Google email). Set by ``finish_authorization``.
+            id, Microsoft object id, Google email). Set by ``finish_authorization``; for a
+            staff member mapped to a user of an organisation account (R5), that user's id,
+            while ``credentials`` are the organisation's.
+        external_email: The email address of that user, where the provider says it.
+
+    Accounts stored by the app also have ``credentials_lock()``: see
+    :func:`credentials_lock`, which providers use to refresh tokens one at a time.
     """
 
     credentials: dict[str, Any]
     external_user_id: str
+    external_email: str
+
+
+_fallback_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_fallback_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def credentials_lock(account: ProviderAccount) -> Iterator[None]:
+    """Hold the account's credentials for this caller alone while the block runs.
+
+    Refresh tokens rotate (Zoom, Microsoft): two workers refreshing the same account at
+    once would each burn the token the other one holds. Providers refresh like this::
+
+        with credentials_lock(account):
+            # account.credentials was read again under the lock: another worker may
+            # have refreshed it a moment ago.
+            if token_expired(account.credentials):
+                account.credentials = refreshed(account.credentials)  # saved at once
+
+    The app's accounts lock their database row (and the credentials are read again
+    inside it); other objects get a lock for this process.
+    """
+    lock = getattr(account, "credentials_lock", None)
+    if lock is not None:
+        with lock():
+            yield
+        return
+    with _fallback_locks_guard:
+        fallback = _fallback_locks.setdefault(account, threading.Lock())
+    with fallback:
+        yield
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthorizationRequest:
+    """Where to send someone who connects an account, and what to keep until they return.
+
+    Attributes:
+        url: The provider's consent page.
+        flow: JSON-serialisable values the callback needs (a PKCE verifier, MSAL's flow
+            dict). The app keeps them in the admin's session, never in the URL.
+    """
+
+    url: str
+    flow: Mapping[str, Any] = dataclasses.field(default=EMPTY_MAPPING, hash=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class OrganisationField:
+    """One value an administrator types in to connect an organisation account (R5).
+
+    Attributes:
+        name: The key in the values handed to :meth:`Provider.connect_organisation`.
+        label: The form label (translatable).
+        secret: Shown as a password field and never shown again.
+        help_text: Where to find the value, for the form.
+    """
+
+    name: str
+    label: StrOrPromise
+    secret: bool = False
+    help_text: StrOrPromise = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderUser:
+    """A user of an organisation account that a staff member can be mapped to (R5)."""
+
+    id: str
+    email: str = ""
+    name: str = ""
+
+
+# --------------------------------------------------------------------------------------
+# Webhooks: what the provider tells us about changes made on its side
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class WebhookEvent:
+    """One change made at the provider, outside the site.
+
+    Attributes:
+        kind: :attr:`MEETING_DELETED`, :attr:`MEETING_CHANGED` or :attr:`ACCOUNT_REVOKED`.
+        external_id: The provider's meeting id (meeting events).
+        external_user_id: The provider's user id (account events).
+        start: The meeting's new start, for :attr:`MEETING_CHANGED` (an aware datetime);
+            ``None`` when the change left the time alone (a new topic), which the app
+            ignores. The site's own changes come back as events too: they carry the time
+            the site set, and are ignored.
+    """
+
+    kind: str
+    external_id: str = ""
+    external_user_id: str = ""
+    start: datetime | None = None
+
+    #: The meeting was deleted at the provider; the app makes it again.
+    MEETING_DELETED: ClassVar[str] = "meeting_deleted"
+    #: The meeting's time was changed at the provider; the app puts the booked time back.
+    MEETING_CHANGED: ClassVar[str] = "meeting_changed"
+    #: The user removed the app at the provider (R7): the account shows *disconnected*.
+    ACCOUNT_REVOKED: ClassVar[str] = "account_revoked"
+
+
+@dataclasses.dataclass(frozen=True)
+class WebhookReply:
+    """What to answer a provider's webhook call, and the events it carried.
+
+    Attributes:
+        status: The HTTP status to answer with.
+        data: A JSON body to answer with (``None``: an empty body).
+        events: The changes the app should apply.
+    """
+
+    status: int = 200
+    data: Mapping[str, Any] | None = None
+    events: tuple[WebhookEvent, ...] = ()
+
+
+class WebhookRejected(Exception):
+    """A webhook call that is not from the provider (bad, missing or stale signature).
+
+    Attributes:
+        status: The HTTP status to answer with (401 unless said otherwise).
+    """
+
+    def __init__(self, message: str = "", status: int = 401) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 # --------------------------------------------------------------------------------------
@@ -335,6 +491,17 @@ class Provider(abc.ABC):
         needs_account: Meetings need a connected account (Jitsi and manual links do not).
         shared_link: Every meeting made from the same settings has the same link (manual
             links), so there is nothing per booking to create, change or delete.
+        daily_call_limit: How many meeting create and update calls the provider allows per
+            host user per UTC day (Zoom: 100), or ``None``. The app counts its calls and
+            moves the ones over the limit to the next day instead of having them refused.
+            The ``DAILY_CALL_LIMIT`` option overrides it.
+        create_ahead_days: Meetings are made at most this many days before they start
+            (``None``: at once), so that bookings far ahead do not use up a day's calls.
+            The ``CREATE_AHEAD_DAYS`` option overrides it.
+        organisation_fields: What an administrator types in to connect an organisation
+            account (app-only credentials for a whole Zoom account or Microsoft tenant);
+            empty when the provider has no organisation accounts. Providers that have them
+            implement :meth:`connect_organisation` and :meth:`list_users`.
         default_options: Option defaults, overridden by the site's settings.
         options: The merged options (read-only).
     """
@@ -344,6 +511,9 @@ class Provider(abc.ABC):
     needs_oauth: ClassVar[bool] = False
     needs_account: ClassVar[bool] = True
     shared_link: ClassVar[bool] = False
+    organisation_fields: ClassVar[tuple[OrganisationField, ...]] = ()
+    daily_call_limit: int | None = None
+    create_ahead_days: int | None = None
     default_options: ClassVar[Mapping[str, Any]] = EMPTY_MAPPING
 
     def __init__(
@@ -356,6 +526,10 @@ class Provider(abc.ABC):
             self.id = provider_id
         if merged.get("NAME"):
             self.name = merged["NAME"]
+        if "DAILY_CALL_LIMIT" in merged:
+            self.daily_call_limit = merged["DAILY_CALL_LIMIT"]
+        if "CREATE_AHEAD_DAYS" in merged:
+            self.create_ahead_days = merged["CREATE_AHEAD_DAYS"]
         if not self.id:
             raise ImproperlyConfigured(f"{type(self).__qualname__} has no provider id.")
         self.check_options()
@@ -389,32 +563,59 @@ class Provider(abc.ABC):
             trust_env=self.options.get("HTTP_TRUST_ENV"),
         )
 
-    # OAuth ---------------------------------------------------------------------------
+    # Connecting accounts -------------------------------------------------------------
 
-    def authorization_url(self, account: ProviderAccount, redirect_uri: str, state: str) -> str:
-        """Return the provider's consent URL the user is sent to when connecting.
+    def start_authorization(self, redirect_uri: str, state: str) -> AuthorizationRequest:
+        """Return the consent URL someone connecting an account is sent to.
 
         Only for ``needs_oauth`` providers; the default raises ``NotImplementedError``.
 
         Args:
-            account: The account being connected.
             redirect_uri: The app's callback URL (must be registered at the provider).
-            state: The opaque value the callback checks against the session.
+            state: An unguessable value bound to the admin's session; the provider puts it
+                into the URL as it is, and the app checks it when the user comes back.
         """
         raise NotImplementedError(f"{self!r} does not connect accounts through OAuth.")
 
-    def finish_authorization(self, account: ProviderAccount, code: str, redirect_uri: str) -> None:
-        """Exchange the callback's ``code`` for tokens and store them on ``account``.
+    def finish_authorization(
+        self,
+        account: ProviderAccount,
+        callback: Mapping[str, str],
+        redirect_uri: str,
+        flow: Mapping[str, Any],
+    ) -> None:
+        """Exchange the callback for tokens and store them on ``account``.
 
-        Sets ``account.credentials`` and ``account.external_user_id``. Only for
-        ``needs_oauth`` providers; the default raises ``NotImplementedError``.
+        Sets ``account.credentials``, ``account.external_user_id`` and
+        ``account.external_email``. The app has already checked ``state``.
+
+        Args:
+            account: The account being connected.
+            callback: The callback's query parameters (``code``, ``state``, ``error``…).
+            redirect_uri: The same callback URL given to :meth:`start_authorization`.
+            flow: What :meth:`start_authorization` asked to keep.
 
         Raises:
             AuthorizationExpired: The code was refused (expired, used, or consent denied).
             PermanentFailure: The account cannot be used (for example, a personal Microsoft
-                account for Teams).
+                account for Teams); its message is shown to the admin.
         """
         raise NotImplementedError(f"{self!r} does not connect accounts through OAuth.")
+
+    def connect_organisation(self, account: ProviderAccount, values: Mapping[str, str]) -> None:
+        """Check an organisation's app-only credentials and store them on ``account``.
+
+        ``values`` holds one entry per :attr:`organisation_fields` item. Implementations
+        get a token with them (so a typo shows at once) and set ``account.credentials``.
+
+        Raises:
+            PermanentFailure: The values were refused; the message says what to fix.
+        """
+        raise NotImplementedError(f"{self!r} has no organisation accounts.")
+
+    def list_users(self, account: ProviderAccount) -> list[ProviderUser]:
+        """Return the users of an organisation account, for mapping staff members to them."""
+        raise NotImplementedError(f"{self!r} has no organisation accounts.")
 
     def disconnect(self, account: ProviderAccount) -> None:  # noqa: B027  (optional hook)
         """Revoke the account's credentials at the provider, where its API allows.
@@ -422,6 +623,27 @@ class Provider(abc.ABC):
         The caller removes the stored credentials afterwards whatever happens here. The
         default does nothing, which is right for providers that hold no credentials.
         """
+
+    def handle_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookReply:
+        """Check and read a webhook call the provider sent to ``/webhooks/<provider id>/``.
+
+        Args:
+            headers: The request's headers (case-insensitive mapping).
+            body: The raw body, byte for byte (signatures are over the raw bytes).
+
+        Raises:
+            WebhookRejected: The call is not signed by the provider, or is stale.
+            NotImplementedError: The provider takes no webhooks (the default): 404.
+        """
+        raise NotImplementedError(f"{self!r} takes no webhooks.")
+
+    def usage(self, account: ProviderAccount) -> Mapping[str, Any]:
+        """Return what the admin should know about the account's limits (may be empty).
+
+        For example Zoom's meetings created today against its daily limit. Never calls
+        out to the provider when the answer can be counted from what the app stored.
+        """
+        return {}
 
     # Meetings ------------------------------------------------------------------------
 

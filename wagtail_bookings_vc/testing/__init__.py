@@ -43,10 +43,14 @@ class InMemoryAccount:
     """
 
     def __init__(
-        self, credentials: dict[str, Any] | None = None, external_user_id: str = ""
+        self,
+        credentials: dict[str, Any] | None = None,
+        external_user_id: str = "",
+        external_email: str = "",
     ) -> None:
         self._credentials: dict[str, Any] = dict(credentials or {})
         self.external_user_id = external_user_id
+        self.external_email = external_email
         self.credential_history: list[dict[str, Any]] = []
 
     @property

@@ -322,6 +322,11 @@ class OAuthRecordingProvider(RecordingProvider):
     def disconnect(self, account: ProviderAccount) -> None:
         oauth_log["revoked"].append(dict(account.credentials))
 
+    def usage(self, account: ProviderAccount) -> Mapping[str, Any]:
+        if account.credentials.get("plan") == "basic":
+            return {"max_meeting_minutes": 40}
+        return {}
+
     def handle_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookReply:
         if headers.get("X-Test-Signature") != "ok":
             raise WebhookRejected("bad signature")

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import include, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -640,24 +640,12 @@ def my_account_menu_item() -> MenuItem:
     )
 
 
-def admin_urls() -> list:
-    """The admin URLs of this module, registered through ``register_admin_urls``."""
-    patterns = [
-        path("video/", video_conferencing, name="video_conferencing"),
-        path("my-video-account/", my_video_account, name="my_video_account"),
-        path("connect/<str:provider_id>/", connect, name="connect"),
-        path("oauth/callback/", oauth_callback, name="oauth_callback"),
-        path("accounts/<int:account_id>/disconnect/", disconnect, name="disconnect"),
-        path(
-            "organisation/<str:provider_id>/",
-            connect_organisation,
-            name="connect_organisation",
-        ),
-        path("accounts/<int:account_id>/staff/", map_staff, name="map_staff"),
-    ]
-    return [
-        path(
-            "bookings-vc/",
-            include((patterns, "wagtail_bookings_vc_admin"), namespace="wagtail_bookings_vc_admin"),
-        )
-    ]
+urlpatterns = [
+    path("video/", video_conferencing, name="video_conferencing"),
+    path("my-video-account/", my_video_account, name="my_video_account"),
+    path("connect/<str:provider_id>/", connect, name="connect"),
+    path("oauth/callback/", oauth_callback, name="oauth_callback"),
+    path("accounts/<int:account_id>/disconnect/", disconnect, name="disconnect"),
+    path("organisation/<str:provider_id>/", connect_organisation, name="connect_organisation"),
+    path("accounts/<int:account_id>/staff/", map_staff, name="map_staff"),
+]

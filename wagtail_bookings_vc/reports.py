@@ -43,8 +43,8 @@ from wagtail.admin.views.reports import ReportView
 from wagtail.admin.widgets import HeaderButton
 from wagtail.permission_policies import ModelPermissionPolicy
 
-from . import meetings
-from .models import Booking, BookingStatus, Meeting, MeetingState, Staff
+from . import host_links, meetings, permissions, plan_limits
+from .models import Booking, BookingStatus, ConferencingAccount, Meeting, MeetingState, Staff
 from .providers.registry import enabled_providers, get_provider
 from .viewsets import can_manage_bookings
 
@@ -325,6 +325,17 @@ class StateColumn(Column):
     ) -> dict[str, Any]:
         context = super().get_cell_context_data(instance, parent_context)
         context["tag_classname"] = STATE_TAG_CLASSES.get(instance.state, "")
+        context["changed_outside"] = instance.changed_outside_at is not None
+        context["too_long"] = _longer_than_plan(instance, parent_context)
+        request = parent_context["request"]
+        if instance.state == MeetingState.READY and self.retry_next_url is not None:
+            # The host's way in (R23), for people who may manage bookings.
+            if instance.session_id:
+                context["open_url"] = host_links.open_session_meeting_url(instance.session)
+            elif instance.booking_id and permissions.can_manage_booking(
+                request.user, instance.booking
+            ):
+                context["open_url"] = host_links.open_meeting_url(instance.booking)
         context["can_retry"] = self.retry_next_url is not None and meetings.needs_retry(instance)
         if context["can_retry"]:
             context["retry_url"] = reverse(RETRY_URL_NAME, args=[instance.pk])
@@ -482,7 +493,7 @@ class OnlineMeetingsReportView(ReportView):
             "staff": staff.name if staff else "",
             "provider": provider_name(item.provider),
             "start": _naive_local(item.start_at, self.time_zone),
-            "state": str(item.get_state_display()),
+            "state": _state_text(item),
             "attempts": item.attempts,
             "next_attempt": _naive_local(item.next_attempt_at, self.time_zone),
             "last_error": item.last_error,
@@ -492,6 +503,29 @@ class OnlineMeetingsReportView(ReportView):
         # The rows are written as the response streams, after the view has left the
         # admin user's language and time zone: bring them back for each row.
         return _localized(super().stream_csv(queryset), translation.get_language(), self.time_zone)
+
+
+def _longer_than_plan(meeting: Meeting, parent_context: dict[str, Any]) -> bool:
+    """Whether the meeting lasts longer than its account's plan allows (R17)."""
+    if meeting.account_id is None or meeting.state == MeetingState.CANCELLED:
+        return False
+    # One look per account per page, not per row.
+    limits = parent_context.setdefault("bvc_plan_limits", {})
+    if meeting.account_id not in limits:
+        account = ConferencingAccount.objects.filter(pk=meeting.account_id).first()
+        limits[meeting.account_id] = account and plan_limits.max_meeting_minutes(account)
+    limit = limits[meeting.account_id]
+    start, end = meeting.synced_start, meeting.synced_end
+    if not limit or start is None or end is None:
+        return False
+    return (end - start).total_seconds() > limit * 60
+
+
+def _state_text(meeting: Meeting) -> str:
+    state = str(meeting.get_state_display())
+    if meeting.changed_outside_at is not None:
+        return gettext("%(state)s (changed outside the site)") % {"state": state}
+    return state
 
 
 def _staff_name(meeting: Meeting) -> str:

@@ -10,16 +10,23 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.generic import FormView, TemplateView
 from wagtail.admin.panels import FieldPanel
 from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
-from wagtail.admin.widgets import ListingButton
+from wagtail.admin.widgets import Button, ListingButton
 from wagtail.permission_policies import ModelPermissionPolicy
-from wagtail.snippets.views.snippets import IndexView, SnippetViewSet, SnippetViewSetGroup
+from wagtail.snippets.views.snippets import (
+    IndexView,
+    InspectView,
+    SnippetViewSet,
+    SnippetViewSetGroup,
+)
 
+from . import host_links, meetings, permissions
 from .admin_forms import SessionSeriesForm
 from .courses import generate_sessions
 from .models import Booking, ConferencingAccount, GroupClass, PaymentStatus, Service, Staff
@@ -43,9 +50,14 @@ class BookingPermissionPolicy(ModelPermissionPolicy):
     def user_has_permission(self, user: Any, action: str) -> bool:
         if action in self.read_only_actions:
             return False
+        if action == "view" and permissions.can_see_bookings(user):
+            # Staff members with their own bookings only see those (see get_queryset).
+            return True
         return super().user_has_permission(user, action)
 
     def user_has_permission_for_instance(self, user: Any, action: str, instance: Any) -> bool:
+        if action == "view":
+            return permissions.visible_bookings(user).filter(pk=instance.pk).exists()
         return self.user_has_permission(user, action)
 
     def user_has_any_permission_for_instance(self, user: Any, actions: Any, instance: Any) -> bool:
@@ -174,6 +186,16 @@ def can_manage_bookings(user: Any) -> bool:
 class BookingIndexView(IndexView):
     def get_list_more_buttons(self, instance: Booking) -> list:
         buttons = super().get_list_more_buttons(instance)
+        if instance.online and permissions.can_manage_booking(self.request.user, instance):
+            buttons.append(
+                ListingButton(
+                    _("Open meeting"),
+                    url=host_links.open_meeting_url(instance),
+                    icon_name="media",
+                    priority=20,
+                    attrs={"target": "_blank", "rel": "noopener noreferrer"},
+                )
+            )
         if instance.payment_status == PaymentStatus.PENDING and can_manage_bookings(
             self.request.user
         ):
@@ -183,6 +205,71 @@ class BookingIndexView(IndexView):
                     url=reverse(
                         "wagtailsnippets_wagtail_bookings_vc_booking:mark_paid",
                         args=[instance.pk],
+                    ),
+                    icon_name="tick",
+                    priority=30,
+                )
+            )
+        return buttons
+
+
+class BookingInspectView(InspectView):
+    """A booking's details, with its meeting's state and the buttons that act on it (R23)."""
+
+    extra_labels = {
+        "meeting_state": _("Online meeting"),
+        "member_join_link": _("Member's join link"),
+    }
+
+    def get_object(self, queryset: Any = None) -> Booking:
+        # Staff members who see only their own bookings cannot reach others' by URL.
+        visible = permissions.visible_bookings(self.request.user).select_related(
+            "service", "staff", "session__group_class"
+        )
+        return get_object_or_404(visible, pk=self.pk)
+
+    def get_field_label(self, field_name: str, field: Any) -> str:
+        if field_name in self.extra_labels:
+            return str(self.extra_labels[field_name])
+        return super().get_field_label(field_name, field)
+
+    def get_meeting_state_display_value(self) -> str:
+        meeting = meetings.meeting_of(self.object)
+        if meeting is None:
+            return str(_("None")) if not self.object.online else str(_("A link entered by hand"))
+        text = str(meeting.get_state_display())
+        if meeting.changed_outside_at:
+            text += " · " + str(_("changed outside the site"))
+        if meeting.last_error:
+            text += f" · {meeting.last_error}"
+        return text
+
+    def get_member_join_link_display_value(self) -> str:
+        path = meetings.join_path(self.object)
+        return self.request.build_absolute_uri(path) if path else "-"
+
+    @cached_property
+    def header_more_buttons(self) -> list:
+        buttons = list(super().header_more_buttons)
+        booking = self.object
+        if booking.online and permissions.can_manage_booking(self.request.user, booking):
+            buttons.append(
+                Button(
+                    _("Open meeting"),
+                    url=host_links.open_meeting_url(booking),
+                    icon_name="media",
+                    priority=5,
+                    attrs={"target": "_blank", "rel": "noopener noreferrer"},
+                )
+            )
+        if booking.payment_status == PaymentStatus.PENDING and can_manage_bookings(
+            self.request.user
+        ):
+            buttons.append(
+                Button(
+                    _("Mark as paid"),
+                    url=reverse(
+                        "wagtailsnippets_wagtail_bookings_vc_booking:mark_paid", args=[booking.pk]
                     ),
                     icon_name="tick",
                     priority=30,
@@ -232,6 +319,7 @@ class BookingViewSet(SnippetViewSet):
     model = Booking
     icon = "date"
     index_view_class = BookingIndexView
+    inspect_view_class = BookingInspectView
     menu_label = _("Bookings")
     inspect_view_enabled = True
     list_display = [
@@ -268,10 +356,13 @@ class BookingViewSet(SnippetViewSet):
         "notes",
         "created_at",
         "cancelled_at",
+        "meeting_state",
+        "member_join_link",
     ]
 
     def get_queryset(self, request: Any) -> Any:
-        return Booking.objects.select_related("service", "session__group_class", "staff")
+        bookings = Booking.objects.select_related("service", "session__group_class", "staff")
+        return permissions.visible_bookings(request.user, bookings)
 
     def get_urlpatterns(self) -> list:
         return [

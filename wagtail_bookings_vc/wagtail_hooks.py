@@ -2,7 +2,7 @@ from wagtail import hooks
 from wagtail.contrib.settings.registry import register_setting
 from wagtail.snippets.models import register_snippet
 
-from . import connect, reports
+from . import admin_urls, connect, reports
 from .models import Booking, BookingEmailSettings, ConferencingSettings
 from .viewsets import BookingPermissionPolicy, BookingsViewSetGroup, BookingViewSet
 
@@ -25,6 +25,6 @@ hooks.register("register_bookings_vc_menu_item", reports.bookings_menu_item)
 
 # Connecting conferencing accounts (R2–R7): the site's in the Bookings group, a staff
 # member's own as a menu item of its own.
-hooks.register("register_admin_urls", connect.admin_urls)
+hooks.register("register_admin_urls", admin_urls.admin_urls)
 hooks.register("register_bookings_vc_menu_item", connect.video_menu_item)
 hooks.register("register_admin_menu_item", connect.my_account_menu_item)

@@ -122,6 +122,9 @@ class Booking(index.Indexed, models.Model):
         verbose_name = _("booking")
         verbose_name_plural = _("bookings")
         ordering = ["-start"]
+        permissions = [
+            ("manage_own_bookings", _("Can see and manage the bookings they are the staff of"))
+        ]
         indexes = [
             models.Index(fields=["staff", "start"]),
             models.Index(fields=["session", "status"]),

@@ -12,6 +12,7 @@ from wagtail.admin.panels import FieldPanel
 from wagtail.contrib.settings.models import BaseSiteSetting
 
 from ..crypto import EncryptedJSONField
+from ..panels import PlanWarningPanel
 
 
 def validate_meeting_url(value: str) -> None:
@@ -71,6 +72,7 @@ class OnlineMeetingFields(models.Model):
     )
 
     meeting_panels = [
+        PlanWarningPanel(),
         FieldPanel("online"),
         FieldPanel("meeting_link_mode"),
         FieldPanel("meeting_url"),

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -28,6 +28,7 @@ from wagtail.models import Locale, Page, Site
 
 from example_site.home.models import ContentPage, HomePage
 from wagtail_bookings_vc import meetings
+from wagtail_bookings_vc.groups import ensure_groups
 from wagtail_bookings_vc.models import (
     AccountStatus,
     Booking,
@@ -266,22 +267,10 @@ class Command(BaseCommand):
         return user
 
     def _staff_group(self, user: AbstractBaseUser) -> None:
-        """Studio staff may use the admin and look after bookings, and nothing else."""
-        group, _created = Group.objects.get_or_create(name="Studio staff")
-        wanted = Permission.objects.filter(
-            content_type__app_label="wagtailadmin", codename="access_admin"
-        ) | Permission.objects.filter(
-            content_type__app_label="wagtail_bookings_vc",
-            codename__in=[
-                "view_booking",
-                "view_staff",
-                "view_service",
-                "view_groupclass",
-                "view_classsession",
-            ],
-        )
-        group.permissions.add(*wanted)
-        user.groups.add(group)
+        """The demo staff user looks after their own bookings and video account only."""
+        for group in ensure_groups():
+            if group.name == "Staff":
+                user.groups.add(group)
 
     # Catalogue
 

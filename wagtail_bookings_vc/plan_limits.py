@@ -1,0 +1,71 @@
+"""Warnings about provider plan limits an editor should know before members book (R17).
+
+Zoom's free (Basic) plan ends every meeting after 40 minutes. A service or class longer
+than the plan of an account that would host it gets a warning in its edit view and in
+the online-meetings report, instead of members finding out when the meeting stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
+
+from . import accounts
+from .models import ConferencingAccount, MeetingLinkMode
+from .providers import ProviderError, get_provider
+
+
+def max_meeting_minutes(account: ConferencingAccount) -> int | None:
+    """The longest meeting the account's plan allows, when the provider says (else ``None``)."""
+    if not account.is_connected:
+        return None
+    try:
+        usage = get_provider(account.provider).usage(accounts.AccountHandle(account))
+    except (ImproperlyConfigured, ProviderError, NotImplementedError):
+        return None
+    minutes = usage.get("max_meeting_minutes")
+    return int(minutes) if minutes else None
+
+
+def _hosting_accounts(bookable: Any) -> Iterable[ConferencingAccount]:
+    """The accounts that may host the bookable's meetings: its staff's own, and the default."""
+    staff_ids: list[int] = []
+    if getattr(bookable, "staff_id", None):
+        staff_ids.append(bookable.staff_id)
+    elif bookable.pk and hasattr(bookable, "staff") and hasattr(bookable.staff, "all"):
+        staff_ids.extend(bookable.staff.values_list("pk", flat=True))
+    found = list(
+        ConferencingAccount.objects.filter(staff_id__in=staff_ids).select_related(
+            "organisation", "staff"
+        )
+    )
+    default = accounts.default_account()
+    if default is not None:
+        found.append(default)
+    return found
+
+
+def plan_warnings(bookable: Any) -> list[str]:
+    """Why meetings of ``bookable`` may be cut short by a host's plan (empty: no reason)."""
+    if not getattr(bookable, "online", False):
+        return []
+    if bookable.meeting_link_mode != MeetingLinkMode.AUTOMATIC:
+        return []
+    duration = bookable.duration_minutes or 0
+    warnings = []
+    for account in _hosting_accounts(bookable):
+        limit = max_meeting_minutes(account)
+        if limit and duration > limit:
+            who = account.staff.name if account.staff_id else _("the site's default account")
+            warnings.append(
+                _(
+                    "Meetings last %(duration)s minutes, but the plan of %(who)s ends "
+                    "meetings after %(limit)s minutes. Upgrade that plan, connect another "
+                    "account or shorten the booking."
+                )
+                % {"duration": duration, "who": who, "limit": limit}
+            )
+    return warnings

@@ -7,7 +7,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres test-browser test-compat browser lint venv clean
+.PHONY: demo test test-sqlite test-postgres test-browser test-compat browser gettext messages lint venv clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed."; exit 1; }
@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(PY) scripts/run_demo.py --port $(DEMO_PORT)
 
 ## Run the whole test suite on SQLite (browser tests included).
-test: $(STAMP) browser
+test: $(STAMP) browser gettext
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@# Threads cannot share an in-memory SQLite database: the race tests get a file.
@@ -52,6 +52,18 @@ test-compat:
 	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(COMPAT_VENV)/bin/python -m pip install --quiet "wagtail>=7.4,<7.5" "Django>=5.2,<5.3" -e ".[test]"
 	$(COMPAT_VENV)/bin/pytest -m "not browser" $(PYTEST_ARGS)
+
+## GNU gettext, for `make messages` and the test that the catalogues are current.
+gettext:
+	@command -v xgettext >/dev/null 2>&1 || scripts/install-gettext
+
+## Update the it, es, sv and uk catalogues from the code, then compile them.
+LANGS := it es sv uk
+messages: $(STAMP) gettext
+	cd wagtail_bookings_vc && PYTHONPATH=.. DJANGO_SETTINGS_MODULE=tests.settings \
+		../$(PY) -m django makemessages $(addprefix -l ,$(LANGS)) --no-obsolete --no-location --ignore="testing/*"
+	cd wagtail_bookings_vc && PYTHONPATH=.. DJANGO_SETTINGS_MODULE=tests.settings \
+		../$(PY) -m django compilemessages
 
 ## Debian's Chromium for the browser tests; Playwright never downloads a browser here.
 browser:

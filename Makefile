@@ -68,6 +68,7 @@ messages: $(STAMP) gettext
 ## Debian's Chromium for the browser tests; Playwright never downloads a browser here.
 browser:
 	@command -v chromium >/dev/null 2>&1 || scripts/install-chromium
+	@scripts/install-axe
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from html.parser import HTMLParser
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -44,9 +46,54 @@ def make_page(*blocks: tuple[str, dict], slug: str = "book") -> ContentPage:
     return page
 
 
+class SlotForm(HTMLParser):
+    """The slot picker's form as a browser sees it: its action, hidden fields and times."""
+
+    def __init__(self, content: str) -> None:
+        super().__init__()
+        self.action = ""
+        self.hidden: list[tuple[str, str]] = []
+        self.radios: list[dict[str, str]] = []
+        self.labels: dict[str, str] = {}
+        self._inside = False
+        self._label_for = ""
+        self.feed(content)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = {name: value or "" for name, value in attrs}
+        if tag == "form" and "data-bvc-slot-form" in attrs:
+            self._inside, self.action = True, attrs["action"]
+        elif self._inside and tag == "input" and attrs.get("type") == "hidden":
+            self.hidden.append((attrs["name"], attrs["value"]))
+        elif self._inside and tag == "input" and attrs.get("type") == "radio":
+            self.radios.append(attrs)
+        elif self._inside and tag == "label":
+            self._label_for = attrs.get("for", "")
+            self.labels[self._label_for] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._inside = False
+        elif tag == "label":
+            self._label_for = ""
+
+    def handle_data(self, data):
+        if self._label_for:
+            self.labels[self._label_for] += data
+
+    def url(self, radio: dict[str, str]) -> str:
+        """The URL the form goes to with this time picked."""
+        return f"{self.action}?{urlencode([*self.hidden, (radio['name'], radio['value'])])}"
+
+    def label(self, radio: dict[str, str]) -> str:
+        """The radio button's accessible name (its label's text)."""
+        return " ".join(self.labels[radio["id"]].split())
+
+
 def slot_links(content: str) -> list[str]:
-    """The hrefs of the widget's slot links, unescaped."""
-    return [html.unescape(href) for href in re.findall(r'class="bvc-slot" href="([^"]+)"', content)]
+    """Where the widget's form goes for each free time, in the order offered."""
+    form = SlotForm(content)
+    return [form.url(radio) for radio in form.radios]
 
 
 def text(response) -> str:
@@ -69,10 +116,19 @@ def test_widget_shows_the_free_times_of_the_week_grouped_by_day(client):
     links = slot_links(content)
     assert len(links) == 40
     assert "Times are in Europe/Rome time" in content
-    assert ">09:00<" in content and ">16:00<" in content and ">17:00<" not in content
+    form = SlotForm(content)
+    labels = [form.label(radio) for radio in form.radios]
+    assert labels[0] == "09:00" and labels[7] == "16:00" and "17:00" not in labels
     assert links[0] == (
-        f"/bookings/services/physio/book/?staff={staff.pk}"
-        "&start=2026-11-23T08%3A00%3A00Z&next=%2Fbook%2F"
+        "/bookings/services/physio/book/?next=%2Fbook%2F&tz=Europe%2FRome"
+        f"&slot={staff.pk}%402026-11-23T08%3A00%3A00Z"
+    )
+    # Real radio buttons, one group, each with its own label; the day names the group.
+    assert {radio["name"] for radio in form.radios} == {"slot"}
+    assert all("required" in radio for radio in form.radios)
+    assert len({radio["id"] for radio in form.radios}) == 40
+    assert '<legend class="bvc-day__legend"><h4 class="bvc-day__title">Monday 23 November' in (
+        content
     )
 
 
@@ -155,15 +211,17 @@ def test_widget_filters_by_staff_when_several_staff_give_the_service(client):
     make_page(("booking_widget", {"heading": "", "service": service}))
 
     everyone = text(client.get("/book/"))
-    assert '<label class="bvc-filter__label"' in everyone
+    assert re.search(r'<label class="bvc-filter__label" for="bvc-widget-[\w-]+-staff"', everyone)
     assert f'<option value="{marco.pk}">Marco</option>' in everyone
-    # Both are free at 14:00 on Monday: the time is offered once.
+    # Both are free at 14:00 on Monday: the time is offered once, and says with whom.
     assert len(slot_links(everyone)) == 40
+    form = SlotForm(everyone)
+    assert form.label(form.radios[5]) == "14:00 with Anna"
 
     only_marco = text(client.get("/book/", {"bvc_staff": marco.pk}))
     links = slot_links(only_marco)
     assert len(links) == 2
-    assert all(f"staff={marco.pk}" in link for link in links)
+    assert all(f"slot={marco.pk}%40" in link for link in links)
     assert f'<option value="{marco.pk}" selected>' in only_marco
 
 
@@ -214,7 +272,8 @@ def test_widget_renders_without_a_request():
     rendered = block.render(block.to_python({"heading": "", "service": service.pk}))
 
     assert "Monday 23 November" in rendered
-    assert "/bookings/services/physio/book/?staff=" in rendered
+    assert SlotForm(rendered).action == "/bookings/services/physio/book/"
+    assert len(slot_links(rendered)) == 40
 
 
 def test_class_schedule_shows_seats_left_and_full(client):
@@ -273,3 +332,75 @@ def test_class_schedule_without_sessions_says_so(client):
 
     assert "No sessions are planned" in content
     assert Booking.objects.count() == 0
+
+
+# Time zones ---------------------------------------------------------------------------------
+
+
+def test_widget_shows_the_times_in_the_zone_the_visitor_picks(client):
+    staff = StaffFactory(name="Anna")
+    service = ServiceFactory(slug="physio", staff=[staff])
+    make_page(("booking_widget", {"heading": "", "service": service}))
+
+    content = text(client.get("/book/", {"bvc_tz": "Asia/Tokyo"}))
+
+    assert "Times are in Asia/Tokyo time" in content
+    assert "<option selected>Asia/Tokyo</option>" in content
+    # The zone was chosen: the page's script leaves it alone.
+    assert "data-bvc-zone-auto" not in content
+    form = SlotForm(content)
+    # 9:00 in Rome is 17:00 in Tokyo; Friday's 16:00 is Saturday's midnight there.
+    assert form.label(form.radios[0]) == "17:00"
+    assert form.label(form.radios[-1]) == "00:00"
+    saturday = content.split(">Saturday 28 November<")[1].split("</fieldset>")[0]
+    assert "00:00" in saturday
+    assert len(form.radios) == 40
+    # The zone goes along to the confirmation page.
+    assert ("tz", "Asia/Tokyo") in form.hidden
+    assert slot_links(content)[0] == (
+        "/bookings/services/physio/book/?next=%2Fbook%2F%3Fbvc_tz%3DAsia%252FTokyo"
+        f"&tz=Asia%2FTokyo&slot={staff.pk}%402026-11-23T08%3A00%3A00Z"
+    )
+
+
+def test_widget_days_are_the_visitors_days_even_far_behind_the_staff(client):
+    every_day = [(day, dt.time(9), dt.time(17)) for day in range(7)]
+    service = ServiceFactory(slug="physio", staff=[StaffFactory(hours=every_day)])
+    make_page(("booking_widget", {"heading": "", "service": service}))
+
+    content = text(client.get("/book/", {"bvc_tz": "Pacific/Honolulu"}))
+
+    # It is still Sunday evening in Honolulu: the week starts there.
+    assert "22 November – 28 November" in content
+    sunday = content.split(">Sunday 22 November<")[1].split("</fieldset>")[0]
+    assert "22:00" in sunday and "23:00" in sunday
+    # Sunday 29 November, 9:00 in Rome, is Saturday 28 November, 22:00 in Honolulu.
+    saturday = content.split(">Saturday 28 November<")[1].split("</fieldset>")[0]
+    assert "22:00" in saturday and "23:00" in saturday
+    # Monday to Saturday in Rome, and the first two hours of Sunday there.
+    assert len(slot_links(content)) == 6 * 8 + 2
+
+
+def test_widget_without_a_chosen_zone_lets_the_browser_pick_one(client):
+    service = ServiceFactory(slug="physio", staff=[StaffFactory()])
+    make_page(("booking_widget", {"heading": "", "service": service}))
+
+    for query in ({}, {"bvc_tz": "Mars/Olympus_Mons"}):
+        content = text(client.get("/book/", query))
+        assert "Times are in Europe/Rome time" in content
+        assert "<option selected>Europe/Rome</option>" in content
+        assert "data-bvc-zone-auto" in content
+    # The zone select is labelled, and the page announces changes politely.
+    assert re.search(r'<label class="bvc-filter__label" for="bvc-widget-[\w-]+-zone">', content)
+    assert 'role="status" aria-live="polite"' in content
+
+
+def test_widget_filter_keeps_the_week_and_the_pages_own_parameters(client):
+    service = ServiceFactory(slug="physio", staff=[StaffFactory(), StaffFactory()])
+    make_page(("booking_widget", {"heading": "", "service": service}))
+
+    content = text(client.get("/book/", {"bvc_week": "2026-11-30", "ref": "news", "bvc_tz": "UTC"}))
+
+    filter_form = content.split("data-bvc-filter>")[1].split("</form>")[0]
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', filter_form))
+    assert hidden == {"bvc_week": "2026-11-30", "ref": "news"}

@@ -60,7 +60,7 @@ def log_in(page: Page, site_url: str, username: str = "member") -> None:
 
 
 def pick_first_free_time(page: Page) -> None:
-    """Click the first free time in the widget, moving on a week if this one is full."""
+    """Pick the first free time in the widget and go on, moving on a week if this one is full."""
     slots = page.locator(".bvc-slot")
     week = page.locator(".bvc-week__title")
     for _week in range(3):
@@ -70,6 +70,7 @@ def pick_first_free_time(page: Page) -> None:
         page.get_by_role("link", name="Next week").click()
         expect(week).not_to_have_text(shown)
     slots.first.click()
+    page.get_by_role("button", name="Continue").click()
 
 
 def booking_from_url(page: Page) -> Booking:

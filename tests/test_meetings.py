@@ -13,6 +13,7 @@ import html
 import re
 import threading
 from decimal import Decimal
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -1118,7 +1119,9 @@ def test_member_books_through_the_pages_and_joins_from_the_members_area_and_the_
     root.add_child(instance=MembersAreaPage(title="My bookings", slug="my-bookings"))
     client.force_login(member)
     widget = client.get("/book/").content.decode()
-    slot = html.unescape(re.search(r'class="bvc-slot" href="([^"]+)"', widget)[1])
+    action = re.search(r'<form class="bvc-slot-form" method="get" action="([^"]+)"', widget)[1]
+    value = re.search(r'name="slot" id="[^"]+" value="([^"]+)"', widget)[1]
+    slot = f"{html.unescape(action)}?{urlencode({'slot': html.unescape(value)})}"
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(slot, {"time_zone": "Europe/Rome", "notes": ""})

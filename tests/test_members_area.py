@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import re
 from decimal import Decimal
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -63,11 +64,20 @@ def at(day: int, hour: int) -> dt.datetime:
     return dt.datetime(2026, 11, day, hour, 0, tzinfo=ROME)
 
 
-def sections(content: str) -> tuple[str, str]:
-    """The upcoming and the past section of the page."""
-    upcoming = content.split('id="bvc-upcoming-title"')[1].split('id="bvc-past-title"')[0]
-    past = content.split('id="bvc-past-title"')[1]
-    return upcoming, past
+def listed(content: str) -> list[str]:
+    """The references of the bookings listed on the page, in order."""
+    return re.findall(r'<p class="bvc-booking__title"><a href="/bookings/(\w+)/"', content)
+
+
+def states(content: str) -> dict[str, str]:
+    """Each listed booking's state in words, by reference."""
+    return dict(
+        re.findall(
+            r'<a href="/bookings/(\w+)/">[^<]*</a> <span class="bvc-badge bvc-badge--[\w-]+">'
+            r"([^<]+)</span>",
+            content,
+        )
+    )
 
 
 def test_anonymous_visitor_is_sent_to_log_in(client, members_page):
@@ -104,26 +114,33 @@ def test_members_area_lists_upcoming_and_past_bookings(client, members_page, mem
     client.force_login(member)
 
     response = client.get("/my-bookings/")
+    past_response = client.get("/my-bookings/", {"show": "past"})
 
-    assert response.status_code == 200
+    assert response.status_code == past_response.status_code == 200
     assert "no-cache" in response["Cache-Control"]
-    content = html.unescape(response.content.decode())
-    assert "My bookings" in content and "All in one place." in content
-    upcoming, past_section = sections(content)
-    references = re.findall(r'href="/bookings/(\w+)/"', upcoming)
-    assert references == [seat.reference, sooner.reference, cancelled.reference, later.reference]
-    assert re.findall(r'href="/bookings/(\w+)/"', past_section) == [past.reference]
-    assert someone_else.reference not in content
+    upcoming = html.unescape(response.content.decode())
+    past_page = html.unescape(past_response.content.decode())
+    assert "My bookings" in upcoming and "All in one place." in upcoming
+    assert listed(upcoming) == [
+        seat.reference,
+        sooner.reference,
+        cancelled.reference,
+        later.reference,
+    ]
+    assert listed(past_page) == [past.reference]
+    assert someone_else.reference not in upcoming + past_page
     assert "Wednesday 25 November 2026, 09:00–10:00 (Europe/Rome)" in upcoming
     assert "Studio 2" in upcoming
-    assert "Cancelled" in upcoming
+    assert states(upcoming)[cancelled.reference] == "Cancelled"
+    assert states(upcoming)[later.reference] == "Confirmed"
     back = "?next=%2Fmy-bookings%2F"
     assert f'href="/bookings/{later.reference}/cancel/{back}"' in upcoming
     assert f'href="/bookings/{later.reference}/reschedule/{back}"' in upcoming
     # Cancelled and past bookings offer nothing to do.
     for booking in (cancelled, past):
-        assert f"/bookings/{booking.reference}/cancel/" not in content
-        assert f"/bookings/{booking.reference}/reschedule/" not in content
+        for content in (upcoming, past_page):
+            assert f"/bookings/{booking.reference}/cancel/" not in content
+            assert f"/bookings/{booking.reference}/reschedule/" not in content
 
 
 def test_booking_closer_than_the_cut_off_has_no_actions(client, members_page, member):
@@ -140,9 +157,10 @@ def test_members_area_without_bookings_gives_a_hint(client, members_page, member
     client.force_login(member)
 
     content = client.get("/my-bookings/").content.decode()
+    past = client.get("/my-bookings/?show=past").content.decode()
 
     assert "You have no upcoming bookings." in content
-    assert "No past bookings yet." in content
+    assert "No past bookings yet." in past
 
 
 def test_members_area_queries_do_not_grow_with_the_bookings(client, members_page, member):
@@ -363,10 +381,11 @@ def test_past_online_booking_has_no_join_button(client, members_page, member, bo
 
     with time_machine.travel(at(25, 12), tick=False):
         content = page_of(client, member)
+        past = client.get("/my-bookings/?show=past").content.decode()
 
-    _upcoming, past = sections(content)
-    assert "Online check-in" in past
-    assert "bvc-button--join" not in content
+    assert "Online check-in" in past and "Online check-in" not in content
+    assert "bvc-button--join" not in content + past
+    assert "Add to calendar" not in past
 
 
 def test_booking_detail_shows_the_video_meeting(client, members_page, member, book_online):
@@ -396,3 +415,161 @@ def test_members_area_with_links_queries_do_not_grow(client, members_page, membe
         book_online(start=at(24, hour))
 
     assert count_queries() == few
+
+
+# Tabs, pages and states in words ---------------------------------------------------------------
+
+
+def test_tabs_link_to_upcoming_and_past_and_mark_the_current_one(client, members_page, member):
+    client.force_login(member)
+
+    upcoming = client.get("/my-bookings/").content.decode()
+    past = client.get("/my-bookings/?show=past").content.decode()
+
+    assert '<nav class="bvc-tabs" aria-label="Your bookings">' in upcoming
+    assert '<a class="bvc-tabs__tab" href="/my-bookings/" aria-current="page">Upcoming</a>' in (
+        upcoming
+    )
+    assert '<a class="bvc-tabs__tab" href="/my-bookings/?show=past">Past</a>' in upcoming
+    assert '<a class="bvc-tabs__tab" href="/my-bookings/">Upcoming</a>' in past
+    assert 'href="/my-bookings/?show=past" aria-current="page">Past</a>' in past
+    assert "Upcoming bookings" in upcoming and "Past bookings" in past
+
+
+def test_bookings_come_ten_to_a_page(client, members_page, member):
+    service = ServiceFactory(staff=[StaffFactory()])
+    made = [
+        AppointmentFactory(member=member, service=service, start=at(24 + n // 4, 9 + n % 4))
+        for n in range(12)
+    ]
+    client.force_login(member)
+
+    first = client.get("/my-bookings/").content.decode()
+    second = client.get("/my-bookings/?page=2").content.decode()
+    beyond = client.get("/my-bookings/?page=99").content.decode()
+
+    assert listed(first) == [booking.reference for booking in made[:10]]
+    assert listed(second) == [booking.reference for booking in made[10:]]
+    assert listed(beyond) == listed(second)
+    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    assert 'href="?page=2" rel="next"' in first and 'rel="prev"' not in first
+    assert 'href="?page=1" rel="prev"' in second and 'rel="next"' not in second
+    # Cancelling or moving a booking comes back to the same page.
+    assert f"/bookings/{made[10].reference}/cancel/?next=%2Fmy-bookings%2F%3Fpage%3D2" in second
+
+
+def test_past_bookings_have_pages_too(client, members_page, member):
+    service = ServiceFactory(staff=[StaffFactory()])
+    made = [
+        AppointmentFactory(member=member, service=service, start=at(9 + n, 9)) for n in range(11)
+    ]
+    client.force_login(member)
+
+    second = client.get("/my-bookings/?show=past&page=2").content.decode()
+
+    assert listed(second) == [made[0].reference]
+    assert 'href="?show=past&amp;page=1" rel="prev"' in second
+    assert 'aria-current="page">Past</a>' in second
+
+
+def test_each_booking_says_its_state_in_words(
+    client, members_page, member, book_online, online_service, monkeypatch
+):
+    from tests.notifications.helpers import HeldJobs
+
+    ready = book_online(start=at(24, 10))
+    unpaid = AppointmentFactory(
+        member=member, service=online_service, start=at(24, 12), payment_status="pending"
+    )
+    cancelled = AppointmentFactory(
+        member=member, service=online_service, start=at(24, 14), status=BookingStatus.CANCELLED
+    )
+    monkeypatch.setattr(jobs, "enqueue", HeldJobs(jobs.enqueue))
+    preparing = book_online(start=at(25, 10))
+
+    found = states(page_of(client, member))
+
+    assert found == {
+        ready.reference: "Confirmed",
+        unpaid.reference: "Awaiting payment",
+        cancelled.reference: "Cancelled",
+        preparing.reference: "Link being prepared",
+    }
+    detail = client.get(f"/bookings/{preparing.reference}/").content.decode()
+    assert '<span class="bvc-badge bvc-badge--preparing">Link being prepared</span>' in detail
+
+
+# Add to calendar ---------------------------------------------------------------------------------
+
+
+def test_upcoming_bookings_can_be_added_to_a_calendar_with_the_personal_join_link(
+    client, members_page, member, book_online
+):
+    booking = book_online()
+    join_url = "http://localhost" + meetings.join_path(booking)
+
+    content = html.unescape(page_of(client, member))
+    detail = html.unescape(client.get(f"/bookings/{booking.reference}/").content.decode())
+
+    for page in (content, detail):
+        google = re.search(r'href="(https://calendar\.google\.com/[^"]+)"', page)[1]
+        outlook = re.search(r'href="(https://outlook\.live\.com/[^"]+)"', page)[1]
+        for url in (google, outlook):
+            assert quote(join_url, safe="") in url
+        assert f'href="/bookings/{booking.reference}/calendar.ics"' in page
+    assert "<summary" in content and "Add to calendar" in content
+    meeting_url = meetings.meeting_of(booking).join_url
+    assert "meet.jit.si" in meeting_url
+    assert "meet.jit.si" not in content + detail
+
+
+def test_calendar_links_of_an_unpaid_booking_hold_no_join_link(
+    client, members_page, member, book_online, online_service
+):
+    online_service.price = Decimal("35.00")
+    online_service.save()
+    booking = book_online()
+
+    content = page_of(client, member)
+
+    token = JoinPass.objects.get(booking=booking, role=JoinPassRole.ATTENDEE).token
+    assert "calendar.google.com" in content
+    assert token not in content
+
+
+# Queries -----------------------------------------------------------------------------------------
+
+
+def test_members_area_queries_stay_the_same_with_many_bookings(
+    client,
+    members_page,
+    member,
+    book_online,
+    online_service,
+    django_assert_max_num_queries,
+):
+    client.force_login(member)
+    book_online(start=at(24, 9))
+    AppointmentFactory(member=member, service=online_service, start=at(13, 9))
+    for show in ("", "past"):
+        client.get("/my-bookings/", {"show": show})  # The first visit makes the settings rows.
+    counts = {}
+    for show in ("", "past"):
+        with CaptureQueriesContext(connection) as queries:
+            client.get("/my-bookings/", {"show": show})
+        counts[show] = len(queries)
+
+    for day in range(24, 28):
+        for hour in (10, 11, 12):
+            book_online(start=at(day, hour))
+        AppointmentFactory(member=member, service=online_service, start=at(day - 10, 9))
+        AppointmentFactory(
+            member=member, service=online_service, start=at(day, 15), payment_status="pending"
+        )
+        SeatFactory(member=member, session=ClassSessionFactory(start=at(day, 18)))
+        SeatFactory(member=member, session=ClassSessionFactory(start=at(day - 10, 18)))
+
+    for show in ("", "past"):
+        with django_assert_max_num_queries(counts[show]):
+            response = client.get("/my-bookings/", {"show": show})
+        assert len(listed(response.content.decode())) >= 8

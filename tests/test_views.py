@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -345,10 +346,10 @@ def test_booking_detail_shows_what_when_who_and_the_actions(client, member, book
     assert "Thursday 26 November 2026, 09:00–10:00 (America/New_York)" in content
     assert "Anna Rossi" in content
     assert "In person" in content
-    assert "Confirmed" in content
-    assert "Payment: Pending" in content
+    # Its state in words: a priced booking not paid yet.
+    assert '<span class="bvc-badge bvc-badge--awaiting-payment">Awaiting payment</span>' in content
     assert "40.00 EUR" in content
-    assert f'href="/bookings/{booking.reference}/calendar.ics"' in content
+    assert f'href="/bookings/{booking.reference}/calendar.ics" download' in content
     assert f'href="/bookings/{booking.reference}/cancel/"' in content
     assert f'href="/bookings/{booking.reference}/reschedule/"' in content
 
@@ -447,14 +448,20 @@ def test_member_reschedules_an_appointment_through_the_views(
     picker = text(client.get(url))
     assert "Pick a new time" in picker
     # The booking does not stand in its own way, but its current slot is not offered.
-    assert f"?staff={staff.pk}&start=2026-11-26T14%3A30%3A00Z" in picker
-    assert f"?staff={staff.pk}&start=2026-11-26T14%3A00%3A00Z" not in picker
+    assert f'value="{staff.pk}@2026-11-26T14:30:00Z"' in picker
+    assert f'value="{staff.pk}@2026-11-26T14:00:00Z"' not in picker
+    # The times are shown in the member's own zone, and sent back here.
+    assert "Times are in America/New_York time" in picker
+    assert "data-bvc-zone-auto" not in picker  # The member's zone, not the browser's.
+    assert f'<form class="bvc-slot-form" method="get" action="{url}"' in picker
+    assert '<input type="hidden" name="tz" value="America/New_York">' in picker
     new_start = dt.datetime(2026, 11, 27, 11, 0, tzinfo=ROME)
-    choice = f"{url}?{urlencode({'staff': staff.pk, 'start': iso(new_start)})}"
-    assert html.unescape(f'href="{choice}"') in picker
+    choice = (
+        f"{url}?{urlencode({'tz': 'America/New_York', 'slot': f'{staff.pk}@{iso(new_start)}'})}"
+    )
 
     confirm = text(client.get(choice))
-    assert "Friday 27 November 2026, 11:00–12:00 (Europe/Rome)" in confirm
+    assert "Friday 27 November 2026, 05:00–06:00 (America/New_York)" in confirm
     assert "Move my booking" in confirm
 
     response = client.post(choice)
@@ -562,3 +569,107 @@ def test_moving_to_a_full_session_is_refused(client, member):
     assert "this session is full" in text(response)
     seat.refresh_from_db()
     assert seat.session == first
+
+
+# The slot picker's form, time zones and accessible errors ------------------------------------
+
+
+def slot_choice(service, staff, start, **extra) -> str:
+    """The confirmation URL the widget's form goes to with a time picked."""
+    query = {"next": "/book/", **extra, "slot": f"{staff.pk}@{iso(start)}"}
+    return f"/bookings/services/{service.slug}/book/?{urlencode(query)}"
+
+
+def test_time_picked_in_the_visitors_zone_is_confirmed_and_booked_in_it(
+    client, member, service, staff, django_capture_on_commit_callbacks, mailoutbox
+):
+    client.force_login(member)
+    url = slot_choice(service, staff, TUESDAY_10, tz="Asia/Tokyo")
+
+    page = text(client.get(url))
+
+    assert "Tuesday 24 November 2026, 18:00–19:00 (Asia/Tokyo)" in page
+    assert '<option value="Asia/Tokyo" selected>' in page
+    # The zone is known: the page's script does not replace it with the browser's.
+    assert "data-bvc-detect-zone" not in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"time_zone": "Asia/Tokyo", "notes": ""})
+
+    booking = Booking.objects.get()
+    assert response["Location"] == f"/bookings/{booking.reference}/"
+    assert (booking.staff, booking.start, booking.time_zone) == (staff, TUESDAY_10, "Asia/Tokyo")
+    # The confirmation email and its calendar file agree with the page.
+    (email,) = [message for message in mailoutbox if member.email in message.to[0]]
+    assert "18:00" in email.body and "Asia/Tokyo" in email.body
+    assert "Tuesday 24 November 2026, 18:00–19:00 (Asia/Tokyo)" in text(
+        client.get(response["Location"])
+    )
+    ics = client.get(f"/bookings/{booking.reference}/calendar.ics").content.decode()
+    assert "DTSTART:20261124T090000Z" in ics
+
+
+def test_confirm_page_without_a_zone_lets_the_browser_offer_its_own(client, member, service, staff):
+    client.force_login(member)
+
+    page = text(client.get(slot_choice(service, staff, TUESDAY_10, tz="Not/AZone")))
+
+    # An unknown zone is ignored: the staff member's zone is shown, and named.
+    assert "Tuesday 24 November 2026, 10:00–11:00 (Europe/Rome)" in page
+    assert "data-bvc-detect-zone" in page
+
+
+def test_continuing_without_a_time_asks_to_pick_one(client, member, service):
+    client.force_login(member)
+
+    response = client.get(f"/bookings/services/{service.slug}/book/?next=%2Fbook%2F")
+
+    assert response.status_code == 400
+    content = text(response)
+    assert "Please pick a time first." in content
+    assert 'href="/book/"' in content
+
+
+def test_form_errors_are_tied_to_their_fields(client, member, service, staff):
+    client.force_login(member)
+
+    response = client.post(
+        slot_choice(service, staff, TUESDAY_10), {"time_zone": "Nowhere/Special", "notes": ""}
+    )
+
+    assert response.status_code == 400
+    content = response.content.decode()
+    select = re.search(r'<select name="time_zone"[^>]*>', content)[0]
+    assert 'aria-invalid="true"' in select
+    assert 'aria-describedby="id_time_zone_helptext id_time_zone_error"' in select
+    assert 'id="id_time_zone_error"' in content and 'id="id_time_zone_helptext"' in content
+    assert 'role="alert"' in content
+    assert Booking.objects.count() == 0
+
+
+# Add to calendar -------------------------------------------------------------------------------
+
+
+def test_booking_detail_offers_to_add_it_to_a_calendar(client, member, booking):
+    client.force_login(member)
+
+    content = text(client.get(f"/bookings/{booking.reference}/"))
+
+    assert "Add to your calendar" in content
+    assert 'href="https://calendar.google.com/calendar/render?action=TEMPLATE' in content
+    assert 'href="https://outlook.live.com/calendar/0/deeplink/compose?' in content
+    assert 'href="https://outlook.office.com/calendar/0/deeplink/compose?' in content
+    assert "dates=20261126T140000Z%2F20261126T150000Z" in content
+    assert f"%2Fbookings%2F{booking.reference}%2F" in content
+
+
+def test_cancelled_booking_offers_only_to_remove_it_from_a_calendar(client, member, booking):
+    booking.status = BookingStatus.CANCELLED
+    booking.save()
+    client.force_login(member)
+
+    content = text(client.get(f"/bookings/{booking.reference}/"))
+
+    assert "calendar.google.com" not in content and "outlook." not in content
+    assert "Remove from your calendar (.ics)" in content
+    assert '<span class="bvc-badge bvc-badge--cancelled">Cancelled</span>' in content

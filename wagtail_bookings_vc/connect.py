@@ -139,6 +139,13 @@ def provider_name(provider_id: str) -> str:
         return provider_id
 
 
+def _label(accounts_shown: list[ConferencingAccount | None]) -> None:
+    """Give each account its provider's name to show (``provider_label``)."""
+    for account in accounts_shown:
+        if account is not None:
+            account.provider_label = provider_name(account.provider)
+
+
 def account_usage(account: ConferencingAccount) -> dict[str, Any]:
     """What the admin shows about an account's limits: today's calls, plan limits."""
     if not account.is_connected:
@@ -190,6 +197,7 @@ def video_conferencing(request: HttpRequest) -> HttpResponse:
     }
     for staff in Staff.objects.filter(active=True).order_by("name"):
         staff_rows.append({"staff": staff, "account": own.get(staff.pk)})
+    _label([default, *site_accounts, *own.values()])
     return _render(
         request,
         "index.html",
@@ -210,6 +218,7 @@ def my_video_account(request: HttpRequest) -> HttpResponse:
     staff = own_staff(request.user)
     _require(staff is not None and _may_touch(request.user, staff))
     account = ConferencingAccount.objects.filter(staff=staff).defer("credentials").first()
+    _label([account])
     return _render(
         request,
         "mine.html",

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import QuerySet
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -35,8 +35,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import availability, bookings, conf, links
-from .forms import BookingForm, current_time_zone_name
-from .models import Booking, BookingStatus, ClassSession, GroupClass, Service, Staff
+from . import calendar_links as add_to_calendar
+from .forms import BookingForm, current_time_zone_name, valid_zone_name, zone_names
+from .models import (
+    Booking,
+    BookingStatus,
+    ClassSession,
+    GroupClass,
+    PaymentStatus,
+    Service,
+    Staff,
+)
+from .notifications import context as notification_context
 from .notifications import ics
 from .templatetags.wagtail_bookings_vc_tags import (
     format_day,
@@ -52,6 +62,17 @@ from .templatetags.wagtail_bookings_vc_tags import (
 SERVICE_PARAM = "bvc_service"
 WEEK_PARAM = "bvc_week"
 STAFF_PARAM = "bvc_staff"
+TZ_PARAM = "bvc_tz"
+
+# GET parameters of the pages a picked time is sent to: the slot and the zone it was
+# picked in (the confirmation shows the time in that zone and offers it as the member's).
+SLOT_PARAM = "slot"
+ZONE_PARAM = "tz"
+
+# GET parameters of the members area.
+SHOW_PARAM = "show"
+PAGE_PARAM = "page"
+MEMBERS_AREA_PAGE_SIZE = 10
 
 # Errors after which the member should simply pick another time or session.
 PICK_AGAIN_CODES = frozenset(
@@ -191,12 +212,14 @@ class Summary:
     seats_left: int | None = None
 
 
-def appointment_summary(service: Service, staff: Staff, start: datetime) -> Summary:
-    """A slot of ``service`` with ``staff``, in the staff member's zone."""
+def appointment_summary(
+    service: Service, staff: Staff, start: datetime, zone_name: str = ""
+) -> Summary:
+    """A slot of ``service`` with ``staff``, in ``zone_name`` (default: the staff member's)."""
     end = start + timedelta(minutes=service.duration_minutes)
     return Summary(
         title=service.name,
-        when=format_when(start, end, staff.time_zone),
+        when=format_when(start, end, zone_name or staff.time_zone),
         staff_name=staff.name,
         online=service.online,
         price=format_price(service.price, service.currency),
@@ -238,11 +261,14 @@ def booking_summary(booking: Booking) -> Summary:
 
 @dataclass
 class SlotChoice:
-    """One free time as offered on the page."""
+    """One free time as offered on the page: a radio button of the picker's form."""
 
     slot: availability.Slot
     time: str
     label: str
+    staff_note: str
+    value: str
+    input_id: str
     url: str
     staff: Staff | None
 
@@ -258,7 +284,12 @@ class DayColumn:
 
 @dataclass
 class SlotPicker:
-    """Everything the slot picker template shows."""
+    """Everything the slot picker template shows.
+
+    The free times are radio buttons of a GET form that goes to ``action`` with
+    ``form_fields`` and the chosen ``slot``; the filter form above them (time zone,
+    staff member) reloads the picker with ``filter_params`` kept.
+    """
 
     service: Service
     anchor: str
@@ -272,6 +303,10 @@ class SlotPicker:
     staff_options: list[Staff]
     selected_staff: Staff | None
     filter_params: list[tuple[str, str]]
+    action: str = ""
+    form_fields: list[tuple[str, str]] = field(default_factory=list)
+    zone_chosen: bool = False
+    submit_label: str = ""
 
     @property
     def slot_count(self) -> int:
@@ -280,6 +315,10 @@ class SlotPicker:
     @property
     def has_staff_filter(self) -> bool:
         return len(self.staff_options) > 1
+
+    @property
+    def zone_options(self) -> tuple[str, ...]:
+        return zone_names()
 
 
 def display_zone_name(staff_options: list[Staff], selected: Staff | None) -> str:
@@ -305,28 +344,48 @@ def parse_week(value: str | None, today: date, last_day: date) -> date:
     return min(max(asked, today), last_day)
 
 
+def slot_value(slot: availability.Slot) -> str:
+    """What a slot's radio button sends: ``<staff id>@<start in ISO UTC>``."""
+    return f"{slot.staff_id}@{iso_utc(slot.start)}"
+
+
+# Local dates of two zones differ by up to two days (UTC-12 against UTC+14): the free
+# times are read that much wider than the week, then sorted into the visitor's days.
+ZONE_MARGIN_DAYS = 2
+
+
 def build_slot_picker(
     request: HttpRequest | None,
     service: Service,
     *,
-    slot_url: Callable[[availability.Slot], str],
+    action: str,
     anchor: str,
+    form_fields: Iterable[tuple[str, str]] = (),
     exclude_booking: Booking | None = None,
     default_staff: Staff | None = None,
+    default_zone: str = "",
+    submit_label: str = "",
 ) -> SlotPicker:
     """Free times of ``service`` for the week asked for in the request's GET parameters.
 
     Args:
-        request: the current request (its ``bvc_week`` and ``bvc_staff`` are read).
+        request: the current request (its ``bvc_week``, ``bvc_staff`` and ``bvc_tz``
+            are read).
         service: the service whose times are offered.
-        slot_url: makes the link that picks a slot.
+        action: the URL the chosen time is sent to (GET, as ``slot``; see
+            :func:`read_appointment_choice`). The picker's zone goes along as ``tz``.
         anchor: the id of the element the week links jump back to.
+        form_fields: more fields sent with the choice, such as ``next``.
         exclude_booking: a booking being moved: its time counts as free for it, but its
             current slot itself is not offered (moving there would change nothing).
         default_staff: the staff member chosen when the request names nobody.
+        default_zone: the zone times are shown in when the request names none (default:
+            the staff's zone, see :func:`display_zone_name`).
+        submit_label: the text of the button that sends the choice.
 
     Returns:
         The picker, with one column per day of the week, even days without times.
+        Days are local days of the zone the times are shown in, and that zone is named.
     """
     params = request.GET if request is not None else QueryDict()
     days = max(int(conf.get_settings().WIDGET_DAYS), 1)
@@ -340,7 +399,10 @@ def build_slot_picker(
         elif default_staff is not None:
             selected = staff_by_id.get(default_staff.pk)
 
-    zone_name = display_zone_name(staff_options, selected)
+    chosen_zone = valid_zone_name(params.get(TZ_PARAM))
+    zone_name = (
+        chosen_zone or valid_zone_name(default_zone) or display_zone_name(staff_options, selected)
+    )
     zone = zone_for(zone_name)
     today = timezone.localdate(timezone.now(), zone)
     last_day = today + timedelta(days=service.max_days_ahead)
@@ -349,8 +411,8 @@ def build_slot_picker(
 
     slots = availability.free_slots(
         service,
-        start_date=week_start,
-        days=days,
+        start_date=week_start - timedelta(days=ZONE_MARGIN_DAYS),
+        days=days + 2 * ZONE_MARGIN_DAYS,
         staff=selected,
         exclude_booking=exclude_booking,
     )
@@ -362,7 +424,9 @@ def build_slot_picker(
         )
         for offset in range(days)
     }
-    # With several staff and nobody chosen, one link per time is enough: the
+    fields = [*form_fields, (ZONE_PARAM, zone.key)]
+    link_base = f"{action}?{urlencode(fields)}&" if fields else f"{action}?"
+    # With several staff and nobody chosen, one choice per time is enough: the
     # confirmation page names who it is with, and the filter picks someone else.
     seen: set[datetime] = set()
     for slot in slots:
@@ -371,22 +435,32 @@ def build_slot_picker(
             exclude_booking.start,
         ):
             continue
-        if selected is None and slot.start in seen:
-            continue
-        seen.add(slot.start)
         local_day = slot.start.astimezone(zone).date()
         column = columns.get(local_day)
-        if column is None:
-            column = columns[local_day] = DayColumn(local_day, format_day(local_day))
-        time_text = format_time(slot.start, zone_name)
+        if column is None or (selected is None and slot.start in seen):
+            continue
+        seen.add(slot.start)
+        time_text = format_time(slot.start, zone.key)
         member = staff_by_id.get(slot.staff_id)
-        label = (
-            _("Book %(day)s at %(time)s with %(staff)s")
-            % {"day": column.title, "time": time_text, "staff": member.name}
+        staff_note = (
+            _("with %(staff)s") % {"staff": member.name}
             if member is not None and len(staff_options) > 1
-            else _("Book %(day)s at %(time)s") % {"day": column.title, "time": time_text}
+            else ""
         )
-        column.choices.append(SlotChoice(slot, time_text, label, slot_url(slot), member))
+        label = _("%(day)s at %(time)s") % {"day": column.title, "time": time_text}
+        value = slot_value(slot)
+        column.choices.append(
+            SlotChoice(
+                slot=slot,
+                time=time_text,
+                label=f"{label} {staff_note}" if staff_note else label,
+                staff_note=staff_note,
+                value=value,
+                input_id=f"{anchor}-slot-{len(seen)}",
+                url=link_base + urlencode({SLOT_PARAM: value}),
+                staff=member,
+            )
+        )
 
     previous_url = ""
     if week_start > today:
@@ -410,13 +484,20 @@ def build_slot_picker(
         next_url=next_url,
         staff_options=staff_options,
         selected_staff=selected,
-        # Changing the staff member starts again from the current week.
+        # The filter form sends the staff member and zone; the rest of the page's
+        # parameters (the week, a site's own) go along unchanged.
         filter_params=[
             (name, value)
             for name, values in params.lists()
-            if name not in (STAFF_PARAM, WEEK_PARAM)
+            if name not in (STAFF_PARAM, TZ_PARAM)
             for value in values
         ],
+        action=action,
+        form_fields=fields,
+        # A zone from the request or the caller (the member's own) is not replaced
+        # by the browser's.
+        zone_chosen=bool(chosen_zone or valid_zone_name(default_zone)),
+        submit_label=submit_label or _("Continue"),
     )
 
 
@@ -483,18 +564,16 @@ def booking_widget_context(
         )
 
     next_url = request.get_full_path() if request is not None else ""
-    book_url = reverse("wagtail_bookings_vc:book_appointment", args=[service.slug])
-
-    def slot_url(slot: availability.Slot) -> str:
-        query = {"staff": slot.staff_id, "start": iso_utc(slot.start)}
-        if next_url:
-            query["next"] = next_url
-        return f"{book_url}?{urlencode(query)}"
-
     context["service"] = service
     context["duration"] = duration_text(service.duration_minutes)
     context["price"] = format_price(service.price, service.currency)
-    context["picker"] = build_slot_picker(request, service, slot_url=slot_url, anchor=anchor)
+    context["picker"] = build_slot_picker(
+        request,
+        service,
+        action=reverse("wagtail_bookings_vc:book_appointment", args=[service.slug]),
+        form_fields=[("next", next_url)] if next_url else [],
+        anchor=anchor,
+    )
     return {"bvc": context}
 
 
@@ -605,14 +684,26 @@ class BadChoice(Exception):
         self.message = message
 
 
+def has_appointment_choice(params: QueryDict) -> bool:
+    """Whether the request names a time (``slot``, or ``staff`` and ``start``)."""
+    return SLOT_PARAM in params or "start" in params
+
+
 def read_appointment_choice(service: Service, params: QueryDict) -> tuple[Staff, datetime]:
-    """The staff member and start time named in a link (``?staff=<id>&start=<ISO>``).
+    """The staff member and start time picked: ``?slot=<id>@<ISO>`` (the slot picker's
+    form) or ``?staff=<id>&start=<ISO>`` (a link).
 
     Raises:
-        BadChoice: the staff member is unknown or does not offer ``service``, or
-            the time is missing or malformed.
+        BadChoice: nothing was picked, the staff member is unknown or does not offer
+            ``service``, or the time is missing or malformed.
     """
-    staff_id = parse_int(params.get("staff"))
+    if SLOT_PARAM in params:
+        staff_text, _at, start_text = (params.get(SLOT_PARAM) or "").partition("@")
+    elif "staff" in params or "start" in params:
+        staff_text, start_text = params.get("staff") or "", params.get("start") or ""
+    else:
+        raise BadChoice(_("Please pick a time first."))
+    staff_id = parse_int(staff_text)
     staff = Staff.objects.filter(pk=staff_id, services=service).first() if staff_id else None
     if staff is None:
         raise BadChoice(
@@ -621,10 +712,17 @@ def read_appointment_choice(service: Service, params: QueryDict) -> tuple[Staff,
                 "Please pick a time again."
             )
         )
-    start = parse_start(params.get("start"))
+    start = parse_start(start_text)
     if start is None:
         raise BadChoice(_("This link does not name a valid time. Please pick a time again."))
     return staff, start
+
+
+def member_form(zone_name: str) -> BookingForm:
+    """The confirmation form, with the zone the time was picked in (if any) preselected."""
+    if zone_name:
+        return BookingForm(initial={"time_zone": zone_name}, zone_given=True)
+    return BookingForm()
 
 
 @never_cache
@@ -632,8 +730,9 @@ def read_appointment_choice(service: Service, params: QueryDict) -> tuple[Staff,
 def book_appointment(request: HttpRequest, slug: str) -> HttpResponse:
     """Confirm an appointment picked in the booking widget.
 
-    ``?staff=<id>&start=<ISO UTC>&next=<page>``; GET shows what is about to be
-    booked and a form, POST books it and goes to the booking's page.
+    ``?slot=<staff id>@<ISO UTC>&tz=<zone>&next=<page>`` (or ``?staff=<id>&start=<ISO
+    UTC>``); GET shows what is about to be booked, in the zone it was picked in, and a
+    form, POST books it and goes to the booking's page.
     """
     if not request.user.is_authenticated:
         return login_redirect(request)
@@ -647,7 +746,8 @@ def book_appointment(request: HttpRequest, slug: str) -> HttpResponse:
     except BadChoice as problem:
         context.update(error=problem.message, pick_again=True)
         return TemplateResponse(request, template, context, status=400)
-    context["summary"] = appointment_summary(service, staff, start)
+    zone_name = valid_zone_name(request.GET.get(ZONE_PARAM))
+    context["summary"] = appointment_summary(service, staff, start, zone_name)
     context["staff"] = staff
 
     if request.method == "GET":
@@ -657,7 +757,7 @@ def book_appointment(request: HttpRequest, slug: str) -> HttpResponse:
                 pick_again=True,
             )
             return TemplateResponse(request, template, context)
-        context["form"] = BookingForm()
+        context["form"] = member_form(zone_name)
         return TemplateResponse(request, template, context)
 
     form = BookingForm(request.POST)
@@ -775,16 +875,29 @@ def cannot_change_reason(booking: Booking) -> str:
 @require_GET
 @member_booking_view
 def booking_detail(request: HttpRequest, booking: Booking) -> HttpResponse:
-    """A member's booking: what, when, with whom, where, status, and what they can do."""
+    """A member's booking: what, when, with whom, where, its state, and what they can do.
+
+    An upcoming booking offers to add it to the member's calendar.
+    """
     can_cancel = bookings.can_cancel(booking)
     upcoming = booking.end > timezone.now()
+    link = links.member_link(booking, where=links.MEMBERS_AREA)
+    state = booking_state(booking, link)
     return TemplateResponse(
         request,
         "wagtail_bookings_vc/booking_detail.html",
         {
             "booking": booking,
             "summary": booking_summary(booking),
-            "link": links.member_link(booking, where=links.MEMBERS_AREA),
+            "link": link,
+            "state": state,
+            "calendar_links": (
+                add_to_calendar.calendar_links(
+                    booking, link, base_url=notification_context.base_url()
+                )
+                if upcoming
+                else []
+            ),
             "can_cancel": can_cancel,
             "can_reschedule": bookings.can_reschedule(booking),
             # Say why the buttons are missing while the booking still lies ahead.
@@ -861,30 +974,27 @@ def _reschedule_appointment_context(
 ) -> tuple[dict[str, Any], Staff | None, datetime | None]:
     """The picker, or the chosen new time, for moving an appointment."""
     service = booking.service
-    base = reverse("wagtail_bookings_vc:reschedule_booking", args=[booking.reference])
     back = safe_next(request)
 
-    def slot_url(slot: availability.Slot) -> str:
-        query = {"staff": slot.staff_id, "start": iso_utc(slot.start)}
-        if back:
-            query["next"] = back
-        return f"{base}?{urlencode(query)}"
-
-    if "start" not in request.GET:
+    if not has_appointment_choice(request.GET):
         picker = build_slot_picker(
             request,
             service,
-            slot_url=slot_url,
+            action=reverse("wagtail_bookings_vc:reschedule_booking", args=[booking.reference]),
+            form_fields=[("next", back)] if back else [],
             anchor="bvc-reschedule",
             exclude_booking=booking,
             default_staff=booking.staff,
+            default_zone=booking.time_zone,
         )
         return {"picker": picker}, None, None
     try:
         staff, start = read_appointment_choice(service, request.GET)
     except BadChoice as problem:
         return {"error": problem.message, "pick_again": True, "bad_input": True}, None, None
-    return {"new_summary": appointment_summary(service, staff, start)}, staff, start
+    # The member's own zone: the move does not change it.
+    summary = appointment_summary(service, staff, start, booking.time_zone)
+    return {"new_summary": summary}, staff, start
 
 
 def _reschedule_session_context(
@@ -932,8 +1042,8 @@ def reschedule_booking(request: HttpRequest, booking: Booking) -> HttpResponse:
     """Move a booking: pick a new time (or session), confirm it, and POST to move.
 
     Without a choice in the URL the page offers the free times of the same
-    service (or the other sessions of the same class); with ``?staff=&start=``
-    (or ``?session=``) it asks to confirm the move.
+    service (or the other sessions of the same class); with ``?slot=`` (or
+    ``?staff=&start=``, or ``?session=``) it asks to confirm the move.
     """
     template = "wagtail_bookings_vc/reschedule_booking.html"
     back = safe_next(request)
@@ -1000,6 +1110,30 @@ def reschedule_booking(request: HttpRequest, booking: Booking) -> HttpResponse:
 # --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BookingState:
+    """A booking's state in words: ``code`` for styling, ``label`` to read."""
+
+    code: str
+    label: str
+
+
+def booking_state(booking: Booking, link: links.MemberLink | None = None) -> BookingState:
+    """What the member should know first about a booking, in words.
+
+    *Cancelled*, *awaiting payment* (a priced booking not paid yet), *link being
+    prepared* (an online booking whose meeting is still being made; ``link`` is what
+    :func:`links.member_link` says) or else *confirmed*.
+    """
+    if booking.is_cancelled:
+        return BookingState("cancelled", _("Cancelled"))
+    if booking.payment_status == PaymentStatus.PENDING:
+        return BookingState("awaiting-payment", _("Awaiting payment"))
+    if link is not None and link.status == links.PREPARING:
+        return BookingState("preparing", _("Link being prepared"))
+    return BookingState("confirmed", _("Confirmed"))
+
+
 @dataclass
 class BookingRow:
     """One of the member's bookings in the members area."""
@@ -1009,35 +1143,51 @@ class BookingRow:
     staff_name: str
     location: str
     detail_url: str
+    state: BookingState
     cancel_url: str = ""
     reschedule_url: str = ""
     link: links.MemberLink | None = None
+    calendar_links: list[add_to_calendar.CalendarLink] = field(default_factory=list)
 
 
 def booking_rows(
-    queryset: QuerySet[Booking], *, now: datetime, back_url: str, with_links: bool = True
+    found: Iterable[Booking],
+    *,
+    now: datetime,
+    back_url: str,
+    with_links: bool = True,
+    base_url: str = "",
 ) -> list[BookingRow]:
     """Format the member's bookings, with their meeting links and the actions each allows.
 
-    ``with_links=False`` skips the meeting links, for bookings that are over.
+    Args:
+        found: the bookings, loaded with :func:`links.with_link_data` when ``with_links``.
+        now: the current time.
+        back_url: where cancelling or moving a booking comes back to.
+        with_links: add the meeting links and the add-to-calendar buttons (for bookings
+            still ahead); ``False`` for bookings that are over.
+        base_url: the site's root URL, for the calendar events' links.
     """
     suffix = f"?{urlencode({'next': back_url})}" if back_url else ""
-    if with_links:
-        found = list(links.with_link_data(queryset))
-        meeting_links = links.member_links(found, where=links.MEMBERS_AREA, now=now)
-    else:
-        found, meeting_links = list(queryset), {}
+    found = list(found)
+    meeting_links = (
+        links.member_links(found, where=links.MEMBERS_AREA, now=now) if with_links else {}
+    )
     rows = []
     for booking in found:
         summary = booking_summary(booking)
+        link = meeting_links.get(booking.pk)
         row = BookingRow(
             booking=booking,
             when=summary.when,
             staff_name=summary.staff_name,
             location=_("Online") if summary.online else summary.location,
             detail_url=reverse("wagtail_bookings_vc:booking_detail", args=[booking.reference]),
-            link=meeting_links.get(booking.pk),
+            state=booking_state(booking, link),
+            link=link,
         )
+        if with_links:
+            row.calendar_links = add_to_calendar.calendar_links(booking, link, base_url=base_url)
         if bookings.can_cancel(booking, now=now):
             row.cancel_url = (
                 reverse("wagtail_bookings_vc:cancel_booking", args=[booking.reference]) + suffix
@@ -1050,23 +1200,67 @@ def booking_rows(
     return rows
 
 
-def serve_members_area(page: Any, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """Serve a members-area page: the signed-in member's upcoming and past bookings.
+@dataclass
+class MembersTab:
+    """One of the members area's two tabs: upcoming or past bookings."""
 
-    Called by :meth:`MembersAreaPageMixin.serve`. Anonymous visitors are sent
-    to log in and come back here.
+    key: str
+    label: str
+    url: str
+    current: bool
+
+
+def serve_members_area(page: Any, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Serve a members-area page: the signed-in member's upcoming or past bookings.
+
+    Called by :meth:`MembersAreaPageMixin.serve`. ``?show=past`` shows the past
+    bookings (the upcoming ones otherwise), ten to a page (``?page=``). The page
+    costs the same number of queries however many bookings the member has.
+    Anonymous visitors are sent to log in and come back here.
     """
     if not request.user.is_authenticated:
         return login_redirect(request)
     now = timezone.now()
+    page_url = page.get_url(request) or ""
+    show_past = request.GET.get(SHOW_PARAM) == "past"
+
     mine = Booking.objects.filter(member=request.user).select_related(*BOOKING_RELATED)
-    back_url = page.get_url(request) or ""
-    context = page.get_context(request, *args, **kwargs)
-    context["upcoming_bookings"] = booking_rows(
-        mine.upcoming(now).order_by("start", "pk"), now=now, back_url=back_url
+    if show_past:
+        found = mine.past(now).order_by("-start", "-pk")
+    else:
+        found = links.with_link_data(mine.upcoming(now).order_by("start", "pk"))
+    paginator = Paginator(found, MEMBERS_AREA_PAGE_SIZE)
+    page_obj = paginator.get_page(request.GET.get(PAGE_PARAM))
+    rows = booking_rows(
+        page_obj.object_list,
+        now=now,
+        # Back to the same tab and page after cancelling or moving a booking.
+        back_url=page_url + with_params(request.GET) if request.GET else page_url,
+        with_links=not show_past,
+        base_url="" if show_past else notification_context.base_url(),
     )
-    context["past_bookings"] = booking_rows(
-        mine.past(now).order_by("-start", "-pk"), now=now, back_url=back_url, with_links=False
+
+    context = page.get_context(request, *args, **kwargs)
+    context.update(
+        show_past=show_past,
+        bookings_page=page_obj,
+        booking_rows=rows,
+        tabs=[
+            MembersTab("upcoming", _("Upcoming"), page_url, not show_past),
+            MembersTab(
+                "past", _("Past"), page_url + with_params(QueryDict(), show="past"), show_past
+            ),
+        ],
+        previous_page_url=(
+            with_params(request.GET, **{PAGE_PARAM: page_obj.previous_page_number()})
+            if page_obj.has_previous()
+            else ""
+        ),
+        next_page_url=(
+            with_params(request.GET, **{PAGE_PARAM: page_obj.next_page_number()})
+            if page_obj.has_next()
+            else ""
+        ),
     )
     response = TemplateResponse(request, page.get_template(request, *args, **kwargs), context)
     # Personal data: never kept by a shared cache or shown again from the browser's history.

@@ -245,6 +245,9 @@ class BookingInspectView(InspectView):
         return text
 
     def get_member_join_link_display_value(self) -> str:
+        # A personal link lets its holder in: only for those who manage this booking.
+        if not permissions.can_manage_booking(self.request.user, self.object):
+            return "-"
         path = meetings.join_path(self.object)
         return self.request.build_absolute_uri(path) if path else "-"
 

@@ -1,10 +1,13 @@
 /* wagtail-bookings-vc: optional progressive enhancement of the booking widget.
  *
  * Without this file every control is a plain link or GET form and works as is.
- * With it, the week links and the staff filter replace the widget's free times in
- * place instead of reloading the page, and the change is announced to screen readers;
- * and the Join buttons of video meetings start working when the meeting opens, and
- * open the meeting by themselves at its start while the page stays open.
+ * With it, the week links and the filters (time zone, staff member) replace the
+ * widget's free times in place instead of reloading the page, and the change is
+ * announced in a live region; the times are shown in the browser's time zone from the
+ * first visit, and the confirmation form offers that zone; picking no time gets a
+ * message tied to the times; and the Join buttons of video meetings start working
+ * when the meeting opens, and open the meeting by themselves at its start while the
+ * page stays open.
  */
 (function () {
     "use strict";
@@ -15,13 +18,40 @@
     window.bvcBookingsEnhanced = true;
     document.documentElement.classList.add("bvc-js");
 
-    function load(widget, url, push) {
+    // The visitor's time zone as the browser knows it (an IANA name), or "".
+    function browserZone() {
+        try {
+            return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+        } catch (error) {
+            return "";
+        }
+    }
+
+    function hasOption(select, value) {
+        return Array.prototype.some.call(select.options, function (option) {
+            return option.value === value;
+        });
+    }
+
+    function words(element) {
+        return element ? element.textContent.replace(/\s+/g, " ").trim() : "";
+    }
+
+    // Replace a widget's free times with those at `url`, without reloading the page.
+    // options: push (a new history entry) or replace (update the current one),
+    // focus (move to the week heading: the link that was used may be gone).
+    var loading = new WeakMap();
+    function load(widget, url, options) {
+        options = options || {};
         var region = widget.querySelector("[data-bvc-region]");
         var status = widget.querySelector("[data-bvc-status]");
         if (!region || !window.fetch || !window.DOMParser) {
             window.location.href = url;
             return;
         }
+        // Only the latest request counts when several overlap.
+        var ticket = (loading.get(widget) || 0) + 1;
+        loading.set(widget, ticket);
         region.setAttribute("aria-busy", "true");
         fetch(url, { credentials: "same-origin" })
             .then(function (response) {
@@ -31,6 +61,9 @@
                 return response.text();
             })
             .then(function (html) {
+                if (loading.get(widget) !== ticket) {
+                    return;
+                }
                 var doc = new DOMParser().parseFromString(html, "text/html");
                 var fresh = doc.getElementById(widget.id);
                 var freshRegion = fresh && fresh.querySelector("[data-bvc-region]");
@@ -40,27 +73,59 @@
                 }
                 region.innerHTML = freshRegion.innerHTML;
                 region.removeAttribute("aria-busy");
-                if (push) {
-                    window.history.pushState({ bvc: true }, "", url);
+                // The filter form's hidden fields serve pages without this script; keep
+                // them in step anyway.
+                var form = widget.querySelector("form[data-bvc-filter]");
+                var freshForm = fresh.querySelector("form[data-bvc-filter]");
+                if (form && freshForm) {
+                    Array.prototype.forEach.call(form.querySelectorAll("input[type=hidden]"), function (input) {
+                        input.remove();
+                    });
+                    Array.prototype.forEach.call(freshForm.querySelectorAll("input[type=hidden]"), function (input) {
+                        form.insertBefore(document.importNode(input, true), form.firstChild);
+                    });
                 }
-                // Announce the new week and its number of free times, then continue from there.
-                var focus = region.querySelector("[data-bvc-focus]");
-                var summary = region.querySelector("[data-bvc-summary]");
+                if (options.push) {
+                    window.history.pushState({ bvc: true }, "", url);
+                } else if (options.replace) {
+                    window.history.replaceState({ bvc: true }, "", url);
+                }
+                // Announce the week, its number of free times and their zone.
+                var heading = region.querySelector("[data-bvc-focus]");
                 if (status) {
-                    status.textContent = [focus, summary]
+                    status.textContent = [words(heading), words(region.querySelector("[data-bvc-summary]"))]
                         .filter(Boolean)
-                        .map(function (element) {
-                            return element.textContent.replace(/\s+/g, " ").trim();
-                        })
                         .join(". ");
                 }
-                if (focus) {
-                    focus.focus();
+                if (options.focus && heading) {
+                    heading.focus();
                 }
             })
             .catch(function () {
-                window.location.href = url;
+                if (loading.get(widget) === ticket) {
+                    window.location.href = url;
+                }
             });
+    }
+
+    // The widget's URL with the filter form's choices (time zone, staff member).
+    function filterUrl(widget, form) {
+        var url = new URL(window.location.href);
+        Array.prototype.forEach.call(form.querySelectorAll("select[name]"), function (select) {
+            if (select.value) {
+                url.searchParams.set(select.name, select.value);
+            } else {
+                url.searchParams.delete(select.name);
+            }
+        });
+        url.hash = widget.id;
+        return url.toString();
+    }
+
+    function remember() {
+        if (!window.history.state) {
+            window.history.replaceState({ bvc: true }, "");
+        }
     }
 
     document.addEventListener("click", function (event) {
@@ -73,21 +138,30 @@
             return;
         }
         event.preventDefault();
-        if (!window.history.state) {
-            window.history.replaceState({ bvc: true }, "");
-        }
-        load(widget, link.href, true);
+        remember();
+        load(widget, link.href, { push: true, focus: true });
     });
 
+    // A select of the filter form shows the new times by itself, a moment after the
+    // last change: arrowing through a closed select changes it at every step.
+    var pending = null;
     document.addEventListener("change", function (event) {
         var select = event.target.closest && event.target.closest("[data-bvc-autosubmit]");
         if (select && select.form) {
-            // requestSubmit runs the form's submit handler below (and its validation).
-            if (select.form.requestSubmit) {
-                select.form.requestSubmit();
-            } else {
-                select.form.submit();
-            }
+            window.clearTimeout(pending);
+            pending = window.setTimeout(function () {
+                // requestSubmit runs the form's submit handler below.
+                if (select.form.requestSubmit) {
+                    select.form.requestSubmit();
+                } else {
+                    select.form.submit();
+                }
+            }, 350);
+        }
+        // A picked time clears the "pick a time first" error.
+        var slot = event.target.closest && event.target.closest("[data-bvc-slot]");
+        if (slot && slot.form) {
+            showSlotError(slot.form, false);
         }
     });
 
@@ -101,14 +175,64 @@
             return;
         }
         event.preventDefault();
-        var url = new URL(window.location.href);
-        url.search = new URLSearchParams(new FormData(form)).toString();
-        url.hash = widget.id;
-        if (!window.history.state) {
-            window.history.replaceState({ bvc: true }, "");
-        }
-        load(widget, url.toString(), true);
+        window.clearTimeout(pending);
+        remember();
+        load(widget, filterUrl(widget, form), { push: true });
     });
+
+    // Submitting the free times without a pick: say so next to them (instead of the
+    // browser's bubble), tie the message to the time buttons and put focus on the first.
+    function showSlotError(form, show) {
+        var error = form.querySelector("[data-bvc-slot-error]");
+        if (!error) {
+            return;
+        }
+        error.hidden = !show;
+        error.setAttribute("role", show ? "alert" : "none");
+        Array.prototype.forEach.call(form.querySelectorAll("[data-bvc-slot]"), function (input) {
+            if (show) {
+                input.setAttribute("aria-describedby", error.id);
+            } else {
+                input.removeAttribute("aria-describedby");
+            }
+        });
+    }
+
+    document.addEventListener(
+        "invalid",
+        function (event) {
+            var input = event.target;
+            if (!input.matches || !input.matches("[data-bvc-slot]") || !input.form) {
+                return;
+            }
+            event.preventDefault();
+            var first = input.form.querySelector("[data-bvc-slot]");
+            if (input === first) {
+                showSlotError(input.form, true);
+                first.focus();
+            }
+        },
+        true
+    );
+
+    // First visit: show the times in the browser's zone, and preselect it as the
+    // member's zone on the confirmation form.
+    var zone = browserZone();
+    if (zone) {
+        Array.prototype.forEach.call(document.querySelectorAll("[data-bvc-widget]"), function (widget) {
+            var select = widget.querySelector("select[data-bvc-zone-auto]");
+            if (!select || !widget.id || select.value === zone || !hasOption(select, zone)) {
+                return;
+            }
+            select.value = zone;
+            load(widget, filterUrl(widget, select.form), { replace: true });
+        });
+        Array.prototype.forEach.call(document.querySelectorAll("select[data-bvc-detect-zone]"), function (select) {
+            if (hasOption(select, zone)) {
+                select.value = zone;
+            }
+        });
+    }
 
     // Join buttons: greyed until the meeting opens, then a working link. At the booked
     // start the meeting opens by itself, but only on a page that was already open then:

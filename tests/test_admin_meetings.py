@@ -233,7 +233,7 @@ def test_a_service_longer_than_the_hosts_plan_gets_a_warning(basic_plan, anna, a
 def test_a_class_longer_than_the_hosts_plan_gets_a_warning(basic_plan, anna, admin_client):
     group_class = GroupClassFactory(name="Yoga", staff=anna, online=True, duration_minutes=90)
 
-    assert "Anna Rossi ends meetings after 40 minutes" in (
+    assert "The plan of Anna Rossi&#x27;s account ends meetings after 40 minutes" in (
         admin_client.get(edit_url(group_class)).content.decode()
     )
 

@@ -281,7 +281,10 @@ def connect(request: HttpRequest, provider_id: str) -> HttpResponse:
     if staff is not None and not accounts.links_enabled(_site(request)):
         messages.error(
             request,
-            _("Connect the site's default account first: staff accounts are used only beside it."),
+            _(
+                "Connect the site's default account first: staff accounts work only while "
+                "it is connected."
+            ),
         )
         return redirect(_home(request))
     refused = _refuse_switch(staff, provider)

@@ -650,7 +650,9 @@ def _call_provider(meeting: Meeting, work: _Work, now: datetime) -> str:
             provider.delete_meeting(account, meeting.external_id)
             details = None
         elif work.start is None or work.end is None:
-            raise PermanentFailure(_("The booking has no time to make a meeting for."))
+            raise PermanentFailure(
+                _("The booking has no start and end time, so no meeting can be made for it.")
+            )
         else:
             spec = _spec(meeting, work.start, work.end, may_exist=work.may_exist)
             if work.action == "create":

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from . import accounts
 from .models import ConferencingAccount, MeetingLinkMode
@@ -59,13 +59,25 @@ def plan_warnings(bookable: Any) -> list[str]:
     for account in _hosting_accounts(bookable):
         limit = max_meeting_minutes(account)
         if limit and duration > limit:
-            who = account.staff.name if account.staff_id else _("the site's default account")
-            warnings.append(
-                _(
-                    "Meetings last %(duration)s minutes, but the plan of %(who)s ends "
-                    "meetings after %(limit)s minutes. Upgrade that plan, connect another "
-                    "account or shorten the booking."
-                )
-                % {"duration": duration, "who": who, "limit": limit}
-            )
+            if account.staff_id:
+                text = ngettext(
+                    "The plan of %(name)s's account ends meetings after %(limit)s minute, "
+                    "and these meetings last longer. Upgrade that plan, connect another "
+                    "account or shorten the booking.",
+                    "The plan of %(name)s's account ends meetings after %(limit)s minutes, "
+                    "and these meetings last longer. Upgrade that plan, connect another "
+                    "account or shorten the booking.",
+                    limit,
+                ) % {"name": account.staff.name, "limit": limit}
+            else:
+                text = ngettext(
+                    "The plan of the site's default account ends meetings after %(limit)s "
+                    "minute, and these meetings last longer. Upgrade that plan, connect "
+                    "another account or shorten the booking.",
+                    "The plan of the site's default account ends meetings after %(limit)s "
+                    "minutes, and these meetings last longer. Upgrade that plan, connect "
+                    "another account or shorten the booking.",
+                    limit,
+                ) % {"limit": limit}
+            warnings.append(text)
     return warnings

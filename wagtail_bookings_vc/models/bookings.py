@@ -123,7 +123,7 @@ class Booking(index.Indexed, models.Model):
         verbose_name_plural = _("bookings")
         ordering = ["-start"]
         permissions = [
-            ("manage_own_bookings", _("Can see and manage the bookings they are the staff of"))
+            ("manage_own_bookings", _("Can see and manage their own bookings as staff"))
         ]
         indexes = [
             models.Index(fields=["staff", "start"]),

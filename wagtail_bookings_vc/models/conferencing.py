@@ -41,7 +41,10 @@ class OnlineMeetingFields(models.Model):
         max_length=2048,
         blank=True,
         validators=[validate_meeting_url],
-        help_text=_("An https:// link, the same for every booking; for any other service."),
+        help_text=_(
+            "An https:// link, the same for every booking, for video services the site does "
+            "not connect to (for example Whereby or a personal meeting room)."
+        ),
     )
     meeting_passcode = models.CharField(_("passcode"), max_length=64, blank=True)
     meeting_description = models.CharField(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from . import connect, host_links
+from . import admin_bookings, admin_calendar, admin_sessions, connect, host_links
 
 NAMESPACE = "wagtail_bookings_vc_admin"
 
 
 def admin_urls() -> list:
     """URL patterns for the ``register_admin_urls`` hook."""
-    patterns = [*connect.urlpatterns, *host_links.urlpatterns]
+    patterns = [*connect.urlpatterns, *host_links.urlpatterns, *admin_sessions.urlpatterns]
+    patterns += [*admin_calendar.urlpatterns, *admin_bookings.urlpatterns]
     return [path("bookings-vc/", include((patterns, NAMESPACE), namespace=NAMESPACE))]

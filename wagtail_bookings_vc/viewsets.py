@@ -26,7 +26,7 @@ from wagtail.snippets.views.snippets import (
     SnippetViewSetGroup,
 )
 
-from . import host_links, meetings, permissions
+from . import admin_sessions, host_links, meetings, permissions
 from .admin_forms import SessionSeriesForm
 from .courses import generate_sessions
 from .models import Booking, ConferencingAccount, GroupClass, PaymentStatus, Service, Staff
@@ -94,6 +94,15 @@ class GroupClassIndexView(IndexView):
                     ),
                     icon_name="calendar",
                     priority=30,
+                )
+            )
+        if admin_sessions.can_manage_class_sessions(self.request.user, instance):
+            buttons.append(
+                ListingButton(
+                    _("Session links"),
+                    url=admin_sessions.class_sessions_url(instance),
+                    icon_name="link",
+                    priority=35,
                 )
             )
         return buttons
@@ -263,6 +272,17 @@ class BookingInspectView(InspectView):
                     icon_name="media",
                     priority=5,
                     attrs={"target": "_blank", "rel": "noopener noreferrer"},
+                )
+            )
+        if booking.session_id and permissions.can_manage_session(
+            self.request.user, booking.session
+        ):
+            buttons.append(
+                Button(
+                    _("Session link"),
+                    url=admin_sessions.session_link_url(booking.session),
+                    icon_name="link",
+                    priority=10,
                 )
             )
         if booking.payment_status == PaymentStatus.PENDING and can_manage_bookings(

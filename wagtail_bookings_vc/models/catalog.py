@@ -239,7 +239,15 @@ class GroupClass(index.Indexed, PricedMixin, OnlineMeetingFields, ClusterableMod
         FieldRowPanel([FieldPanel("price"), FieldPanel("currency")], heading=_("Price")),
         MultiFieldPanel(OnlineMeetingFields.meeting_panels, heading=_("Online meetings")),
         FieldPanel("active"),
-        InlinePanel("sessions", heading=_("Sessions"), label=_("Session")),
+        InlinePanel(
+            "sessions",
+            heading=_("Sessions"),
+            label=_("Session"),
+            help_text=_(
+                "To hold one session in person or change its link at the last minute, use "
+                "“Session links” in the Classes listing: its attendees are emailed."
+            ),
+        ),
     ]
     search_fields = [index.SearchField("name"), index.SearchField("description")]
 

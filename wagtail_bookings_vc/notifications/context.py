@@ -192,6 +192,11 @@ def staff_recipient(booking: Booking) -> Recipient | None:
     staff = booking_staff(booking)
     if staff is None:
         return None
+    return staff_member_recipient(staff)
+
+
+def staff_member_recipient(staff: Staff) -> Recipient:
+    """A staff member as an email recipient, in their own time zone and admin language."""
     return Recipient(
         role=STAFF,
         email=staff.email or "",

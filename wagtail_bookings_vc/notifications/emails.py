@@ -170,7 +170,7 @@ def _render(
         reply_to=reply_to,
     )
     message.attach_alternative(html, "text/html")
-    message.attach(_calendar_attachment(ics, method))
+    message.attach(calendar_attachment(ics, method))
     return message, context
 
 
@@ -211,7 +211,8 @@ def _render_editor_text(source: str, context: dict[str, str], kind: str) -> str:
         return ""
 
 
-def _calendar_attachment(ics: bytes, method: str) -> MIMEPart | MIMEText:
+def calendar_attachment(ics: bytes, method: str) -> MIMEPart | MIMEText:
+    """The ``invite.ics`` attachment of a booking email, with its iTIP ``method``."""
     text = ics.decode("utf-8")
     if django.VERSION >= (6, 0):
         part = MIMEPart()

@@ -78,3 +78,17 @@ def _claim(meeting_id: int) -> bool:
             link_ready_notified=True
         )
     )
+
+
+def expect_new_link(session_id: int) -> None:
+    """A session's meeting is to be made again (back online, automatic link restored).
+
+    Its attendees are told of the change at once, perhaps before the new meeting is
+    ready: the *link ready* email may then follow once more, unless the change email
+    carried the link after all.
+    """
+    from ..models import Meeting, MeetingState
+
+    Meeting.objects.filter(session_id=session_id).exclude(state=MeetingState.READY).update(
+        link_ready_notified=False
+    )

@@ -7,13 +7,13 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres test-browser test-compat browser gettext messages lint venv clean
+.PHONY: demo test test-sqlite test-postgres test-browser test-compat browser gettext messages lint venv clean docs check-wheel
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,postgres,redis]"
+	$(PY) -m pip install --quiet -e ".[test,postgres,redis,docs]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -74,5 +74,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## Build the documentation site into docs/_build; any warning fails the build.
+docs: $(STAMP)
+	PYTHON=$(PY) scripts/build-docs
+
+## Build the sdist and wheel, install the wheel into a new `wagtail start` site as the
+## tutorial says, and book an online appointment there.
+check-wheel: $(STAMP)
+	$(PY) scripts/check-wheel
+
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) demo.sqlite3 var
+	rm -rf $(VENV) $(COMPAT_VENV) demo.sqlite3 var docs/_build

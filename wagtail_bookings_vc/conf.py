@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     # this is empty; give an id the value None to turn it off. See docs/providers.md.
     "PROVIDERS": {},
     # Fernet keys for secrets at rest, newest first. Empty: one key derived from SECRET_KEY
-    # (a system check warns). See docs/providers.md, "Secrets at rest".
+    # (a system check warns). See docs/security.md, "Secrets at rest".
     "ENCRYPTION_KEYS": [],
     # (connect, read) timeout in seconds for every call to a provider's API.
     "HTTP_TIMEOUT": (5.0, 30.0),

@@ -122,9 +122,7 @@ class Booking(index.Indexed, models.Model):
         verbose_name = _("booking")
         verbose_name_plural = _("bookings")
         ordering = ["-start"]
-        permissions = [
-            ("manage_own_bookings", _("Can see and manage their own bookings as staff"))
-        ]
+        permissions = [("manage_own_bookings", _("Can see and manage their own bookings as staff"))]
         indexes = [
             models.Index(fields=["staff", "start"]),
             models.Index(fields=["session", "status"]),

@@ -6,7 +6,8 @@ The rest of the app talks to providers only through this package::
 
     details = get_provider(meeting.provider_id).create_meeting(account, spec)
 
-See ``docs/providers.md`` for settings and for writing your own provider.
+See ``docs/providers.md`` for settings and ``docs/provider-interface.md`` for writing your
+own provider.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ into a :class:`MeetingDetails` (what the provider made), and raises one of four 
 that say what to do next. Providers know nothing about models: the caller hands them plain
 values and an *account* object that follows :class:`ProviderAccount`.
 
-Writing your own provider is described in ``docs/providers.md``.
+Writing your own provider is described in ``docs/provider-interface.md``.
 """
 
 from __future__ import annotations
@@ -254,8 +254,9 @@ def _rebuild_error(cls: type[ProviderError], state: dict[str, Any]) -> ProviderE
 class AuthorizationExpired(ProviderError):
     """The provider no longer accepts the account's credentials.
 
-    The app refreshes the token once and tries again; if that fails too, the account is
-    marked *needs reconnecting* and an administrator is told.
+    Raise it once the provider's own refresh (where it has one) has been refused too: the
+    app then marks the meeting *failed* and the account *needs reconnecting*, and tells
+    the administrators by email.
     """
 
     default_message = _(
@@ -299,8 +300,8 @@ class TemporaryFailure(ProviderError):
 class PermanentFailure(ProviderError):
     """A failure that trying again will not fix (a refused request, bad settings).
 
-    The app marks the meeting *failed*, shows the message in the online-meetings report
-    and tells an administrator; a retry from the report starts afresh.
+    The app marks the meeting *failed* and shows the message in the online-meetings
+    report; a retry from the report starts afresh.
     """
 
     default_message = _("The provider refused the request.")
@@ -476,7 +477,7 @@ class Provider(abc.ABC):
 
     Subclasses set the class attributes and implement :meth:`create_meeting`,
     :meth:`update_meeting` and :meth:`delete_meeting`; providers that connect accounts
-    through OAuth also implement :meth:`authorization_url`, :meth:`finish_authorization`
+    through OAuth also implement :meth:`start_authorization`, :meth:`finish_authorization`
     and usually :meth:`disconnect`.
 
     One instance serves every request of the process (the registry caches it), from
@@ -652,7 +653,8 @@ class Provider(abc.ABC):
         """Create a meeting and return its details.
 
         Args:
-            account: The account that applies, or ``None`` for ``needs_account=False``.
+            account: The account that applies (``None`` when the meeting has none, which
+                only providers with ``needs_account=False`` must accept).
             spec: What the meeting is for.
 
         Raises:

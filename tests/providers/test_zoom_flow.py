@@ -408,3 +408,40 @@ def test_removing_the_app_in_zoom_disconnects_the_account(anna_zoom, fake, clien
     anna_zoom.refresh_from_db()
     assert anna_zoom.status == AccountStatus.DISCONNECTED
     assert anna_zoom.credentials == {}
+
+
+# --------------------------------------------------------------------------------------
+# Zoom's daily limit, respected rather than discovered (R16)
+# --------------------------------------------------------------------------------------
+
+
+def test_a_burst_of_500_class_sessions_is_made_without_a_call_refused(anna_zoom, fake, clock):
+    """A whole programme of online sessions added at once: every meeting gets made, spread
+    over the days it takes, and Zoom never has to refuse a call for Anna's daily limit."""
+    from tests.factories import ClassSessionFactory, GroupClassFactory
+
+    group_class = GroupClassFactory(
+        name="Online yoga", staff=anna_zoom.staff, online=True, capacity=5
+    )
+    first = NOW + dt.timedelta(days=7)
+    for number in range(500):
+        session = ClassSessionFactory(
+            group_class=group_class, start=first + dt.timedelta(minutes=20 * number)
+        )
+        Meeting.objects.create(session=session)
+
+    moment = NOW
+    for _day in range(7):
+        clock.move_to(moment, tick=False)
+        meetings.sweep_meetings(now=moment)
+        moment += dt.timedelta(days=1)
+
+    made = fake.meetings_of("anna")
+    assert len(made) == 500
+    assert Meeting.objects.filter(state=MeetingState.READY).count() == 500
+    creates = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/meetings")]
+    assert len(creates) == 500  # one create call per meeting: none was answered 429
+    per_day = meetings.ProviderCallCount.objects.filter(user_key="anna").values_list(
+        "calls", flat=True
+    )
+    assert sorted(per_day) == [100, 100, 100, 100, 100]

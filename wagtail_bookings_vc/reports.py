@@ -239,10 +239,28 @@ class OnlineMeetingsFilterSet(WagtailFilterSet):
         field_name="start_at",
         widget=DateRangePickerWidget,
     )
+    attention = django_filters.ChoiceFilter(
+        label=_("Needs attention"),
+        choices=[
+            ("retry", _("Waiting for a retry")),
+            ("outside", _("Changed outside the site")),
+        ],
+        empty_label=_("All"),
+        widget=forms.RadioSelect,
+        method="filter_attention",
+    )
 
     class Meta:
         model = Meeting
         fields: list[str] = []
+
+    def filter_attention(self, queryset: QuerySet[Meeting], name: str, value: str) -> QuerySet:
+        """Meetings the app gave up on, or that someone changed at the provider."""
+        if value == "retry":
+            return queryset.filter(meetings.GAVE_UP)
+        if value == "outside":
+            return queryset.filter(changed_outside_at__isnull=False)
+        return queryset
 
     def filter_staff(self, queryset: QuerySet[Meeting], name: str, value: Staff) -> QuerySet:
         """Meetings the staff member hosts (the same rule as :func:`meeting_staff`)."""

@@ -641,6 +641,17 @@ def video_menu_item() -> MenuItem:
     )
 
 
+def video_main_menu_item() -> MenuItem:
+    """For the main menu, next to the Bookings group (where groups take no items)."""
+    return VideoConferencingMenuItem(
+        gettext_lazy("Video conferencing"),
+        reverse("wagtail_bookings_vc_admin:video_conferencing"),
+        name="video-conferencing",
+        icon_name="media",
+        order=252,
+    )
+
+
 def my_account_menu_item() -> MenuItem:
     """For the main menu: a staff member's own video account (R4)."""
     return MyVideoAccountMenuItem(

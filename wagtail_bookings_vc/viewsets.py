@@ -26,10 +26,18 @@ from wagtail.snippets.views.snippets import (
     SnippetViewSetGroup,
 )
 
-from . import admin_sessions, host_links, meetings, permissions
+from . import admin_bookings, admin_sessions, host_links, meetings, permissions
 from .admin_forms import SessionSeriesForm
 from .courses import generate_sessions
-from .models import Booking, ConferencingAccount, GroupClass, PaymentStatus, Service, Staff
+from .models import (
+    Booking,
+    BookingStatus,
+    ConferencingAccount,
+    GroupClass,
+    PaymentStatus,
+    Service,
+    Staff,
+)
 from .providers.registry import enabled_providers
 
 
@@ -195,7 +203,23 @@ def can_manage_bookings(user: Any) -> bool:
 class BookingIndexView(IndexView):
     def get_list_more_buttons(self, instance: Booking) -> list:
         buttons = super().get_list_more_buttons(instance)
-        if instance.online and permissions.can_manage_booking(self.request.user, instance):
+        manages = permissions.can_manage_booking(self.request.user, instance)
+        if instance.status == BookingStatus.CONFIRMED and manages:
+            buttons += [
+                ListingButton(
+                    _("Reschedule"),
+                    url=admin_bookings.reschedule_url(instance),
+                    icon_name="calendar",
+                    priority=40,
+                ),
+                ListingButton(
+                    _("Cancel booking"),
+                    url=admin_bookings.cancel_url(instance),
+                    icon_name="cross",
+                    priority=50,
+                ),
+            ]
+        if instance.online and manages:
             buttons.append(
                 ListingButton(
                     _("Open meeting"),

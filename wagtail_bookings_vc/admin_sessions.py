@@ -112,7 +112,7 @@ def _link_words(session: ClassSession) -> list[str]:
         return [_("A link entered for this session: %(url)s") % {"url": session.meeting_url}]
     if kind == meetings.MANUAL:
         if not group_class.meeting_url:
-            return [_("The class's link entered by hand, but the class has none: enter one.")]
+            return [_("The class's link is entered by hand, but the class has none: enter one.")]
         return [_("The link entered by hand for the whole class.")]
     words = [_("Made automatically through the conferencing account.")]
     if not accounts.links_enabled():

@@ -510,13 +510,19 @@ def ensure_meeting(meeting_id: int, now: datetime | None = None) -> str:
                 return "nothing"
             _start_afresh(meeting)
         if goal == "delete":
-            if not meeting.external_id:
+            if not meeting.external_id and meeting.request_key and meeting.account_id:
+                # An attempt to create it was made and its answer never came: the
+                # meeting may exist at the provider without the site knowing its id.
+                start, end = _booked_times(meeting)
+                work = _Work("reclaim", start, end, may_exist=True)
+            elif not meeting.external_id:
                 meeting.state = MeetingState.CANCELLED
                 meeting.next_attempt_at = None
                 meeting.claimed_at = None
                 meeting.save()
                 return "deleted"
-            work = _Work("delete")
+            else:
+                work = _Work("delete")
         else:
             in_sync = (
                 meeting.state == MeetingState.READY
@@ -548,7 +554,7 @@ def ensure_meeting(meeting_id: int, now: datetime | None = None) -> str:
                 meeting.next_attempt_at = later
                 meeting.save(update_fields=["next_attempt_at", "updated_at"])
                 return "waiting"
-        if work.action in ("create", "update"):
+        if work.action in ("create", "update", "reclaim"):
             budget_account = account if work.action == "create" else meeting.account
             next_day = _spend_call(budget_account, now)
             if next_day is not None:
@@ -635,6 +641,28 @@ def calls_today(account: ConferencingAccount, now: datetime | None = None) -> in
     return row.calls if row else 0
 
 
+def _booked_times(meeting: Meeting) -> tuple[datetime | None, datetime | None]:
+    """The times the meeting was (or would have been) made for, also once cancelled."""
+    if meeting.session_id:
+        return meeting.session.start, meeting.session.end
+    return meeting.booking.start, meeting.booking.end
+
+
+def _reclaim(provider: Provider, account: Any, meeting: Meeting, work: _Work) -> None:
+    """Delete a meeting that may exist at the provider under an id the site never heard.
+
+    No provider can be asked "is there a meeting for this booking?" in one way that
+    works for all, but each can be asked to make it idempotently: the same request key
+    and ``may_exist`` find the one an earlier attempt made (or make one), which is then
+    deleted. A cancelled booking thus never leaves a meeting behind.
+    """
+    if work.start is None or work.end is None:
+        return None
+    found = provider.create_meeting(account, _spec(meeting, work.start, work.end, may_exist=True))
+    provider.delete_meeting(account, found.external_id)
+    return None
+
+
 def _settle(meeting: Meeting) -> None:
     if meeting.next_attempt_at is not None:
         meeting.next_attempt_at = None
@@ -649,6 +677,8 @@ def _call_provider(meeting: Meeting, work: _Work, now: datetime) -> str:
         if work.action == "delete":
             provider.delete_meeting(account, meeting.external_id)
             details = None
+        elif work.action == "reclaim":
+            details = _reclaim(provider, account, meeting, work)
         elif work.start is None or work.end is None:
             raise PermanentFailure(
                 _("The booking has no start and end time, so no meeting can be made for it.")
@@ -699,7 +729,9 @@ def _record_success(
             request_work(locked)
     elif goal == "delete" or (start, end) != (work.start, work.end):
         request_work(locked)
-    return {"create": "created", "update": "updated", "delete": "deleted"}[work.action]
+    return {"create": "created", "update": "updated", "delete": "deleted", "reclaim": "deleted"}[
+        work.action
+    ]
 
 
 def _record_error(meeting: Meeting, work: _Work, error: ProviderError, now: datetime) -> str:
@@ -734,7 +766,7 @@ def _record_error(meeting: Meeting, work: _Work, error: ProviderError, now: date
         locked.save()
     logger.warning("Meeting %s: %s failed: %s", meeting.pk, work.action, message)
     gave_up = locked.next_attempt_at is None
-    if gave_up and work.action != "delete" and _target(locked)[0] == "delete":
+    if gave_up and work.action not in ("delete", "reclaim") and _target(locked)[0] == "delete":
         # Cancelled while the provider was called: the deletion must not wait for a retry.
         # (A deletion that failed for good waits for an administrator's retry instead.)
         request_work(locked)

@@ -247,6 +247,25 @@ def test_a_lost_answer_is_tried_again_without_a_second_meeting(anna_zoom, fake, 
     assert meeting_of(booking).state == MeetingState.READY
 
 
+def test_a_booking_cancelled_after_a_lost_answer_leaves_no_meeting_at_zoom(
+    anna_zoom, fake, book, run_jobs
+):
+    """Zoom made the meeting but its answer never came; then the member cancels. The site
+    never learnt the meeting's id, yet the meeting must not stay behind at Zoom."""
+    fake.lose_answer_next(path="/v2/users/me/meetings")
+    booking = book()
+    assert len(fake.meetings_of("anna")) == 1
+    assert meeting_of(booking).external_id == ""
+
+    run_jobs(bookings.cancel, booking, by_staff=True)
+    later = NOW + dt.timedelta(hours=1)
+    with time_machine.travel(later, tick=False):
+        meetings.sweep_meetings(now=later)
+
+    assert fake.meetings_of("anna") == []
+    assert meeting_of(booking).state == MeetingState.CANCELLED
+
+
 def test_a_token_that_expired_mid_run_is_refreshed_and_the_new_one_saved(
     anna_zoom, fake, book, run_jobs
 ):

@@ -248,3 +248,79 @@ def test_the_report_marks_meetings_longer_than_the_plan(
         )
 
     assert "Longer than the plan allows" in admin_client.get(reverse(REPORT)).content.decode()
+
+
+# --------------------------------------------------------------------------------------
+# Filters, warnings and emails
+# --------------------------------------------------------------------------------------
+
+
+def test_the_bookings_listing_filters_by_class_and_online(providers, anna, admin_client, run_jobs):
+    from tests.factories import ClassSessionFactory, SeatFactory
+
+    online = run_jobs(book, anna)
+    in_person_service = ServiceFactory(name="Massage", staff=[anna], online=False)
+    in_person = run_jobs(
+        bookings.book_appointment,
+        member=UserFactory(),
+        service=in_person_service,
+        staff=anna,
+        start=TUESDAY_10 + dt.timedelta(hours=3),
+    )
+    yoga = GroupClassFactory(name="Yoga", staff=anna, online=False)
+    seat = SeatFactory(session=ClassSessionFactory(group_class=yoga))
+    listing = reverse(LISTING)
+
+    only_online = admin_client.get(listing, {"online": "yes"}).content.decode()
+    assert online.reference in only_online
+    assert in_person.reference not in only_online and seat.reference not in only_online
+    in_person_page = admin_client.get(listing, {"online": "no"}).content.decode()
+    assert in_person.reference in in_person_page and seat.reference in in_person_page
+    assert online.reference not in in_person_page
+    yoga_page = admin_client.get(listing, {"group_class": yoga.pk}).content.decode()
+    assert seat.reference in yoga_page and online.reference not in yoga_page
+
+
+def test_an_online_service_without_a_connected_account_gets_a_warning(db, anna, admin_client):
+    service = ServiceFactory(name="Long", staff=[anna], online=True)
+
+    page = admin_client.get(edit_url(service)).content.decode()
+
+    assert "No video conferencing account is connected" in page
+
+
+def test_a_meeting_that_fails_for_good_is_emailed_to_admins_and_its_host(
+    providers, anna, settings, run_jobs
+):
+    from django.core import mail
+
+    from tests.test_meetings import admins
+    from wagtail_bookings_vc.providers import PermanentFailure
+
+    settings.ADMINS = admins("admin@example.com")
+    rec.fail_next(1, PermanentFailure("The host's plan does not allow this."))
+    booking = run_jobs(book, anna)
+
+    assert Meeting.objects.get(booking=booking).state == "failed"
+    sent = [m for m in mail.outbox if "could not be made" in m.subject]
+    assert {tuple(m.to) for m in sent} == {("admin@example.com",), ("anna@example.com",)}
+    assert all("The host's plan does not allow this." in m.body for m in sent)
+    assert all(booking.reference in m.body for m in sent)
+
+
+def test_an_account_that_needs_reconnecting_is_emailed_to_its_staff_member(
+    providers, anna, settings, run_jobs
+):
+    from django.core import mail
+
+    from tests.test_meetings import admins
+    from wagtail_bookings_vc.providers import AuthorizationExpired
+
+    settings.ADMINS = admins("admin@example.com")
+    ConferencingAccount.objects.create(provider="recorder", staff=anna)
+    rec.fail_next(1, AuthorizationExpired())
+    run_jobs(book, anna)
+
+    about = [m for m in mail.outbox if "needs reconnecting" in m.subject]
+    assert {tuple(m.to) for m in about} == {("admin@example.com",), ("anna@example.com",)}
+    assert not [m for m in mail.outbox if "could not be made" in m.subject]

@@ -153,6 +153,17 @@ def handle_for(account: ConferencingAccount | None) -> AccountHandle | None:
     return None if account is None else AccountHandle(account)
 
 
+def tell_staff(staff_id: int, subject: str, body: str) -> None:
+    """Email a staff member about their account or meetings (nothing without an address)."""
+    from django.core.mail import send_mail
+
+    from .notifications.context import sender
+
+    staff = Staff.objects.filter(pk=staff_id).first()
+    if staff is not None and staff.email:
+        send_mail(subject, body, sender(), [staff.email], fail_silently=True)
+
+
 def mark_needs_reconnecting(account: ConferencingAccount, message: str) -> None:
     """Record that the provider refused the account's credentials, and tell the administrators.
 
@@ -174,3 +185,6 @@ def mark_needs_reconnecting(account: ConferencingAccount, message: str) -> None:
             "Meetings cannot be made through it until it is connected again in the admin."
         ) % {"account": account, "message": message}
         transaction.on_commit(partial(mail_admins, subject, body, fail_silently=True))
+        if account.staff_id:
+            # The staff member can reconnect their own account (My video account).
+            transaction.on_commit(partial(tell_staff, account.staff_id, subject, body))

@@ -17,6 +17,7 @@ import random
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -764,6 +765,13 @@ def _record_error(meeting: Meeting, work: _Work, error: ProviderError, now: date
             if locked.state == MeetingState.CREATING:
                 locked.state = MeetingState.PENDING
         locked.save()
+        if (
+            final
+            and locked.state == MeetingState.FAILED
+            and not isinstance(error, AuthorizationExpired)
+        ):
+            # (A refused account is reported once, for the account, not per meeting.)
+            transaction.on_commit(partial(_tell_failed, locked.pk, message))
     logger.warning("Meeting %s: %s failed: %s", meeting.pk, work.action, message)
     gave_up = locked.next_attempt_at is None
     if gave_up and work.action not in ("delete", "reclaim") and _target(locked)[0] == "delete":
@@ -771,6 +779,25 @@ def _record_error(meeting: Meeting, work: _Work, error: ProviderError, now: date
         # (A deletion that failed for good waits for an administrator's retry instead.)
         request_work(locked)
     return "failed"
+
+
+def _tell_failed(meeting_id: int, message: str) -> None:
+    """Email the administrators and the host that a meeting could not be made (R24)."""
+    from django.core.mail import mail_admins
+
+    meeting = Meeting.objects.filter(pk=meeting_id).first()
+    if meeting is None:
+        return
+    staff = _staff_of(meeting)
+    what = meeting.booking.reference if meeting.booking_id else str(meeting.session)
+    subject = _("A video meeting could not be made")
+    body = _(
+        "The meeting of %(what)s could not be made: %(message)s\n\n"
+        "Once the cause is fixed, press Retry in the online meetings report."
+    ) % {"what": what, "message": message}
+    mail_admins(subject, body, fail_silently=True)
+    if staff is not None:
+        accounts.tell_staff(staff.pk, subject, body)
 
 
 def _fail(meeting: Meeting, message: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 
 from . import accounts
 from .models import ConferencingAccount, MeetingLinkMode
@@ -49,11 +49,21 @@ def _hosting_accounts(bookable: Any) -> Iterable[ConferencingAccount]:
 
 
 def plan_warnings(bookable: Any) -> list[str]:
-    """Why meetings of ``bookable`` may be cut short by a host's plan (empty: no reason)."""
+    """Why meetings of ``bookable`` may not be made, or be cut short by a host's plan.
+
+    Empty when there is nothing to warn about.
+    """
     if not getattr(bookable, "online", False):
         return []
     if bookable.meeting_link_mode != MeetingLinkMode.AUTOMATIC:
         return []
+    if not accounts.links_enabled():
+        return [
+            gettext(
+                "No video conferencing account is connected, so no meeting can be made: "
+                "connect the site's default account in Bookings → Video conferencing."
+            )
+        ]
     duration = bookable.duration_minutes or 0
     warnings = []
     for account in _hosting_accounts(bookable):

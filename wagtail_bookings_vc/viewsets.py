@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django import forms
 from django.contrib import messages
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -14,6 +16,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.generic import FormView, TemplateView
+from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.panels import FieldPanel
 from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
@@ -36,6 +39,7 @@ from .models import (
     GroupClass,
     PaymentStatus,
     Service,
+    SessionFormat,
     Staff,
 )
 from .providers.registry import enabled_providers
@@ -362,6 +366,57 @@ class MarkPaidView(WagtailAdminTemplateMixin, TemplateView):
         return redirect("wagtailsnippets_wagtail_bookings_vc_booking:list")
 
 
+class BookingFilterSet(WagtailFilterSet):
+    """Date range, service, class, staff member, status, payment and online or in person."""
+
+    start = django_filters.DateFromToRangeFilter(
+        label=_("Date"), field_name="start", widget=DateRangePickerWidget
+    )
+    service = django_filters.ModelChoiceFilter(
+        label=_("Service"), queryset=Service.objects.order_by("name"), empty_label=_("All")
+    )
+    group_class = django_filters.ModelChoiceFilter(
+        label=_("Class"),
+        field_name="session__group_class",
+        queryset=GroupClass.objects.order_by("name"),
+        empty_label=_("All"),
+    )
+    staff = django_filters.ModelChoiceFilter(
+        label=_("Staff"),
+        queryset=Staff.objects.order_by("name"),
+        empty_label=_("All staff"),
+        method="filter_staff",
+    )
+    status = django_filters.ChoiceFilter(
+        label=_("Status"), choices=BookingStatus.choices, empty_label=_("All")
+    )
+    payment_status = django_filters.ChoiceFilter(
+        label=_("Payment"), choices=PaymentStatus.choices, empty_label=_("All")
+    )
+    online = django_filters.ChoiceFilter(
+        label=_("Online"),
+        choices=[("yes", _("Online")), ("no", _("In person"))],
+        empty_label=_("All"),
+        method="filter_online",
+    )
+
+    class Meta:
+        model = Booking
+        fields: list[str] = []
+
+    def filter_staff(self, queryset: Any, name: str, value: Staff) -> Any:
+        # A class seat's staff member is the class's.
+        return queryset.filter(Q(staff=value) | Q(session__group_class__staff=value))
+
+    def filter_online(self, queryset: Any, name: str, value: str) -> Any:
+        online = Q(service__online=True) | Q(session__group_class__online=True)
+        # A session held in person or online for once overrides its class.
+        in_person_once = Q(session__format_override=SessionFormat.IN_PERSON)
+        online_once = Q(session__format_override=SessionFormat.ONLINE)
+        is_online = (online & ~in_person_once) | online_once
+        return queryset.filter(is_online) if value == "yes" else queryset.exclude(is_online)
+
+
 class BookingViewSet(SnippetViewSet):
     model = Booking
     icon = "date"
@@ -378,13 +433,7 @@ class BookingViewSet(SnippetViewSet):
         Column("get_status_display", label=_("Status")),
         Column("get_payment_status_display", label=_("Payment")),
     ]
-    list_filter = {
-        "status": ["exact"],
-        "payment_status": ["exact"],
-        "service": ["exact"],
-        "staff": ["exact"],
-        "start": ["gte", "lte"],
-    }
+    filterset_class = BookingFilterSet
     search_fields = ["reference", "member_name", "member_email"]
     inspect_view_fields = [
         "reference",

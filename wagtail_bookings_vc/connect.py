@@ -36,7 +36,14 @@ from wagtail.admin.menu import MenuItem
 from wagtail.models import Site
 
 from . import accounts, meetings
-from .models import AccountStatus, ConferencingAccount, ConferencingSettings, Staff
+from .models import (
+    AccountStatus,
+    ConferencingAccount,
+    ConferencingSettings,
+    Meeting,
+    ProviderCallCount,
+    Staff,
+)
 from .providers import Provider, ProviderError, ProviderUser, enabled_providers, get_provider
 
 logger = logging.getLogger(__name__)
@@ -488,6 +495,27 @@ def disconnect_account(account: ConferencingAccount) -> None:
             each.credentials = {}
             each.status = AccountStatus.DISCONNECTED
             meetings.account_released(each)
+        forget_provider_if_unused(account.provider)
+
+
+def forget_provider_if_unused(provider_id: str) -> None:
+    """Once no connected account uses a provider, keep nothing of it in the database.
+
+    Disconnected accounts lose the provider's user ids and emails, past meetings their
+    ids, links and passcodes, and the daily call counts go. (Upcoming meetings were
+    already released to another account.)
+    """
+    if ConferencingAccount.objects.filter(
+        provider=provider_id, status=AccountStatus.CONNECTED
+    ).exists():
+        return
+    ConferencingAccount.objects.filter(provider=provider_id).update(
+        credentials={}, external_user_id="", external_email=""
+    )
+    Meeting.objects.filter(provider=provider_id).update(
+        external_id="", join_url="", host_url="", passcode="", extra={}
+    )
+    ProviderCallCount.objects.filter(provider=provider_id).delete()
 
 
 # --------------------------------------------------------------------------------------

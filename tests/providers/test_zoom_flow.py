@@ -193,6 +193,11 @@ def test_a_staff_members_own_zoom_from_connect_to_disconnect(
     account.refresh_from_db()
     assert account.status == AccountStatus.DISCONNECTED
     assert account.credentials == {}
+    # No other account uses Zoom: its user ids, meeting ids and links are gone too.
+    assert account.external_user_id == "" and account.external_email == ""
+    gone = Meeting.objects.get(pk=meeting.pk)
+    assert (gone.external_id, gone.join_url, gone.host_url, gone.passcode) == ("", "", "", "")
+    assert not meetings.ProviderCallCount.objects.filter(provider="zoom").exists()
 
 
 def test_a_crash_between_the_create_call_and_saving_its_answer_makes_one_meeting(

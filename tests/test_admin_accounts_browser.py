@@ -86,3 +86,99 @@ def test_a_member_of_staff_manages_only_their_own_video_account(page: Page, site
     screenshot(page, "admin-my-video-account")
     page.goto(f"{site_url}/admin/bookings-vc/video/")
     expect(page).not_to_have_url(re.compile("/bookings-vc/video/"))
+
+
+# --------------------------------------------------------------------------------------
+# Through a provider's consent screen (the loopback Zoom), the report's Retry, and axe
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def zoom_site(live_server, settings, monkeypatch):
+    from wagtail_bookings_vc.testing.zoom import FakeZoom
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fake speaks plain http
+    with FakeZoom() as fake:
+        fake.add_user("studio", email="studio@example.com", first_name="Studio", last_name="")
+        fake.add_user("giulia", email="giulia@example.com", first_name="Giulia", last_name="")
+        _with_providers(settings, {"zoom": fake.provider_options(HTTP_TIMEOUT=(2.0, 2.0))})
+        call_command("load_demo_data", stdout=StringIO())
+        # Start without a default account: the administrator connects Zoom as the default.
+        from wagtail_bookings_vc.models import ConferencingSettings
+
+        ConferencingSettings.objects.update(default_account=None)
+        ConferencingAccount.objects.all().delete()
+        yield live_server.url, fake
+
+
+def test_connecting_zoom_as_the_default_then_as_a_staff_members_own(page: Page, zoom_site):
+    from tests.test_accessibility import check_axe, read_axe
+
+    site_url, fake = zoom_site
+    axe = read_axe()
+    admin_log_in(page, site_url, "admin")
+    page.goto(f"{site_url}/admin/bookings-vc/video/")
+    expect(page.get_by_text("No default account yet.")).to_be_visible()
+    check_axe(page, axe, "the video conferencing screen")
+
+    fake.consenting_user = "studio"
+    page.get_by_role("button", name="Connect Zoom").first.click()
+    # Zoom's consent page (the fake's agrees at once) sends the browser back.
+    expect(page.get_by_text("is connected.")).to_be_visible()
+    expect(page.get_by_text("studio@example.com")).to_be_visible()
+    default = ConferencingAccount.objects.get(staff__isnull=True)
+    assert default.provider == "zoom" and default.is_connected
+    screenshot(page, "admin-video-conferencing-zoom")
+    admin_log_out(page, site_url)
+
+    # Giulia, a member of staff, connects her own Zoom on My video account.
+    admin_log_in(page, site_url, "staff")
+    page.get_by_role("link", name="My video account").click()
+    check_axe(page, axe, "My video account")
+    fake.consenting_user = "giulia"
+    page.get_by_role("button", name="Connect Zoom").click()
+    expect(page.get_by_text("is connected.")).to_be_visible()
+    own = ConferencingAccount.objects.get(staff__user__username="staff")
+    assert own.external_email == "giulia@example.com" and own.is_connected
+    screenshot(page, "admin-my-video-account-connected")
+
+
+def test_retry_in_the_report_turns_a_failed_meeting_ready(page: Page, zoom_site):
+    from tests.test_accessibility import check_axe, read_axe
+    from wagtail_bookings_vc.models import Booking, Meeting, MeetingState
+
+    site_url, fake = zoom_site
+    account = ConferencingAccount.objects.create(
+        provider="zoom", credentials=fake.issue_user_tokens("studio"), external_user_id="studio"
+    )
+    from wagtail_bookings_vc.models import ConferencingSettings
+
+    ConferencingSettings.objects.update(default_account=account)
+    booking = Booking.objects.filter(service__online=True, status="confirmed").first()
+    meeting, _created = Meeting.objects.update_or_create(
+        booking=booking,
+        defaults={
+            "state": MeetingState.FAILED,
+            "provider": "zoom",
+            "account": account,
+            "last_error": "Zoom refused the request.",
+        },
+    )
+    admin_log_in(page, site_url, "admin")
+    page.goto(f"{site_url}/admin/bookings-vc/online-meetings/?attention=retry")
+    expect(page.get_by_text("Zoom refused the request.")).to_be_visible()
+    check_axe(page, axe_source=read_axe(), what="the online meetings report")
+    screenshot(page, "admin-report-failed")
+
+    page.get_by_role(
+        "button", name=re.compile(f"Retry the meeting of booking {booking.reference}")
+    ).click()
+
+    expect(page.get_by_text("Zoom refused the request.")).to_have_count(0)
+    meeting.refresh_from_db()
+    assert meeting.state == MeetingState.READY
+    assert len(fake.meetings_of("studio")) == 1
+
+
+def admin_log_out(page: Page, site_url: str) -> None:
+    page.context.clear_cookies()

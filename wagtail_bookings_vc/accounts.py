@@ -153,6 +153,14 @@ def handle_for(account: ConferencingAccount | None) -> AccountHandle | None:
     return None if account is None else AccountHandle(account)
 
 
+def tell_admins(subject: str, body: str) -> None:
+    """Email the site's administrators (``ADMINS``); a mail server failing is only logged."""
+    try:
+        mail_admins(subject, body)
+    except Exception:  # noqa: BLE001 - an alert must never break the job that raised it
+        logger.exception("Could not email the administrators: %s", subject)
+
+
 def tell_staff(staff_id: int, subject: str, body: str) -> None:
     """Email a staff member about their account or meetings (nothing without an address)."""
     from django.core.mail import send_mail
@@ -160,8 +168,12 @@ def tell_staff(staff_id: int, subject: str, body: str) -> None:
     from .notifications.context import sender
 
     staff = Staff.objects.filter(pk=staff_id).first()
-    if staff is not None and staff.email:
-        send_mail(subject, body, sender(), [staff.email], fail_silently=True)
+    if staff is None or not staff.email:
+        return
+    try:
+        send_mail(subject, body, sender(), [staff.email])
+    except Exception:  # noqa: BLE001 - as above
+        logger.exception("Could not email staff member %s: %s", staff_id, subject)
 
 
 def mark_needs_reconnecting(account: ConferencingAccount, message: str) -> None:
@@ -184,7 +196,7 @@ def mark_needs_reconnecting(account: ConferencingAccount, message: str) -> None:
             "The account “%(account)s” was refused by its provider: %(message)s\n\n"
             "Meetings cannot be made through it until it is connected again in the admin."
         ) % {"account": account, "message": message}
-        transaction.on_commit(partial(mail_admins, subject, body, fail_silently=True))
+        transaction.on_commit(partial(tell_admins, subject, body))
         if account.staff_id:
             # The staff member can reconnect their own account (My video account).
             transaction.on_commit(partial(tell_staff, account.staff_id, subject, body))

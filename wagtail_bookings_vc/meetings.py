@@ -783,8 +783,6 @@ def _record_error(meeting: Meeting, work: _Work, error: ProviderError, now: date
 
 def _tell_failed(meeting_id: int, message: str) -> None:
     """Email the administrators and the host that a meeting could not be made (R24)."""
-    from django.core.mail import mail_admins
-
     meeting = Meeting.objects.filter(pk=meeting_id).first()
     if meeting is None:
         return
@@ -795,7 +793,7 @@ def _tell_failed(meeting_id: int, message: str) -> None:
         "The meeting of %(what)s could not be made: %(message)s\n\n"
         "Once the cause is fixed, press Retry in the online meetings report."
     ) % {"what": what, "message": message}
-    mail_admins(subject, body, fail_silently=True)
+    accounts.tell_admins(subject, body)
     if staff is not None:
         accounts.tell_staff(staff.pk, subject, body)
 

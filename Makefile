@@ -7,7 +7,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres test-browser test-compat browser gettext messages lint venv clean docs check-wheel
+.PHONY: demo test test-sqlite test-postgres test-browser test-compat browser gettext messages lint venv clean docs check-wheel test-proof-full bench
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed."; exit 1; }
@@ -51,7 +51,7 @@ test-compat:
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(COMPAT_VENV)/bin/python -m pip install --quiet "wagtail>=7.4,<7.5" "Django>=5.2,<5.3" -e ".[test]"
-	$(COMPAT_VENV)/bin/pytest -m "not browser" $(PYTEST_ARGS)
+	$(COMPAT_VENV)/bin/pytest -m "not browser" --ignore=tests/proof $(PYTEST_ARGS)
 
 ## GNU gettext, for `make messages` and the test that the catalogues are current.
 gettext:
@@ -73,6 +73,20 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## The proof suites at full size (1,000 bookings, 400 examples per property), on SQLite
+## and on PostgreSQL with Redis; the figures go to benchmarks/results/ (docs/proof.md).
+## The CI sizes run with `make test` and `make test-postgres`.
+test-proof-full: $(STAMP)
+	BVC_PROOF_SIZE=1000 BVC_PROOF_RESULTS=benchmarks/results/proof-sqlite-full.json $(BIN)/pytest tests/proof $(PYTEST_ARGS)
+	BVC_DATABASE=postgres BVC_PG_TEST_NAME=test_bvc_proof_$$$$ BVC_PROOF_SIZE=1000 BVC_PROOF_RESULTS=benchmarks/results/proof-postgres-full.json $(BIN)/pytest tests/proof $(PYTEST_ARGS)
+
+## Benchmarks: print a table and keep the results in benchmarks/results/.
+## BENCH_ARGS=--quick for a small run (1,000 bookings).
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+	$(PY) -m benchmarks.run --database postgres $(BENCH_ARGS)
 
 ## Build the documentation site into docs/_build; any warning fails the build.
 docs: $(STAMP)

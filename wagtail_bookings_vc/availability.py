@@ -67,7 +67,7 @@ TAKEN = "taken"
 INACTIVE = "inactive"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Slot:
     """A free start time of a service with one staff member.
 

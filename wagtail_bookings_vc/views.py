@@ -12,6 +12,7 @@ share one slot picker.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -46,6 +47,7 @@ from .models import (
     Service,
     Staff,
 )
+from .models.bookings import REFERENCE_ALPHABET
 from .notifications import context as notification_context
 from .notifications import ics
 from .templatetags.wagtail_bookings_vc_tags import (
@@ -173,6 +175,9 @@ def login_redirect(request: HttpRequest) -> HttpResponse:
     return redirect_to_login(request.get_full_path())
 
 
+REFERENCE_RE = re.compile(f"[{REFERENCE_ALPHABET}]{{1,16}}")
+
+
 def member_booking_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Give ``view`` the booking named in the URL, if it is the signed-in member's.
 
@@ -184,6 +189,9 @@ def member_booking_view(view: Callable[..., HttpResponse]) -> Callable[..., Http
     def wrapper(request: HttpRequest, reference: str, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return login_redirect(request)
+        if not REFERENCE_RE.fullmatch(reference):
+            # Not a reference at all (PostgreSQL would refuse a NUL in the lookup).
+            raise Http404
         booking = get_object_or_404(
             Booking.objects.select_related(*BOOKING_RELATED),
             reference=reference,

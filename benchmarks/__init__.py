@@ -1,0 +1,1 @@
+"""Benchmarks of wagtail-bookings-vc: ``python -m benchmarks.run`` (``make bench``)."""

@@ -59,6 +59,7 @@ TARGETS = {
     "free_slots_one_staff_30_days": 10.0,
     "free_slots_20_staff_30_days": 100.0,
     "members_area_500_bookings": 100.0,
+    "admin_calendar_week": 500.0,
 }
 
 LABELS = {
@@ -68,6 +69,7 @@ LABELS = {
     "free_slots_one_staff_30_days": "free slots, 1 staff member, 30 days",
     "free_slots_20_staff_30_days": "free slots, service with 20 staff, 30 days",
     "members_area_500_bookings": "members area, 500 bookings",
+    "admin_calendar_week": "admin calendar, the busiest week",
 }
 
 
@@ -87,6 +89,7 @@ def sizes(quick: bool) -> dict[str, int]:
             "slots_one": 20,
             "slots_many": 5,
             "members_area": 5,
+            "calendar": 5,
         }
     return {
         "bookings": 10_000,
@@ -96,6 +99,7 @@ def sizes(quick: bool) -> dict[str, int]:
         "slots_one": 100,
         "slots_many": 30,
         "members_area": 20,
+        "calendar": 20,
     }
 
 
@@ -470,6 +474,48 @@ def measure_members_area(data: dict[str, Any], count: int) -> dict[str, Any]:
     }
 
 
+def measure_calendar_week(count: int) -> dict[str, Any]:
+    """The admin calendar's week view with the most bookings, for an administrator."""
+    import datetime as dt
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.db.models import Count
+    from django.db.models.functions import TruncWeek
+    from django.test.utils import CaptureQueriesContext
+
+    from wagtail_bookings_vc.admin_calendar import render_week_for_bench
+    from wagtail_bookings_vc.models import Booking
+
+    busiest = (
+        Booking.objects.annotate(week=TruncWeek("start"))
+        .values("week")
+        .annotate(count=Count("pk"))
+        .order_by("-count")
+        .first()
+    )
+    if busiest is None:
+        return {}
+    monday = busiest["week"]
+    day = monday.date() if isinstance(monday, dt.datetime) else monday
+    admin = get_user_model().objects.filter(is_superuser=True).first()
+    if admin is None:
+        admin = get_user_model().objects.create_superuser("bench-admin", "", "bench-admin")
+    render_week_for_bench(admin, day)  # warm-up
+    samples = []
+    with full_collections() as pauses:
+        for _ in range(count):
+            with CaptureQueriesContext(connection) as queries:
+                elapsed, _html = timed(lambda: render_week_for_bench(admin, day))
+            samples.append(elapsed)
+    return {
+        **percentiles(samples),
+        "bookings_in_the_week": busiest["count"],
+        "queries": len(queries.captured_queries),
+        **pauses,
+    }
+
+
 # --------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------
@@ -527,6 +573,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 data, size["slots_many"], one=False
             )
             results["members_area_500_bookings"] = measure_members_area(data, size["members_area"])
+            results["admin_calendar_week"] = measure_calendar_week(size["calendar"])
 
             worker = Worker(workdir / "worker.log")
             booker = Booker(data)
@@ -605,6 +652,12 @@ def table(report: dict[str, Any]) -> str:
             f"{'members area: queries with 500 / with 50 bookings':<52} "
             f"{area['queries']:>9} {area['queries_with_50_bookings']:>9} {'equal':>9}  "
             f"{'yes' if area['queries'] == area['queries_with_50_bookings'] else 'NO'}"
+        )
+    week = report["results"].get("admin_calendar_week")
+    if week:
+        lines.append(
+            f"{'admin calendar: bookings in that week / queries':<52} "
+            f"{week['bookings_in_the_week']:>9} {week['queries']:>9}"
         )
     lines.append("")
     lines.append(

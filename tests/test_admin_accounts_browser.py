@@ -119,6 +119,7 @@ def test_connecting_zoom_as_the_default_then_as_a_staff_members_own(page: Page, 
     admin_log_in(page, site_url, "admin")
     page.goto(f"{site_url}/admin/bookings-vc/video/")
     expect(page.get_by_text("No default account yet.")).to_be_visible()
+    page.wait_for_load_state("networkidle")  # the admin's sidebar is drawn by script
     check_axe(page, axe, "the video conferencing screen")
 
     fake.consenting_user = "studio"
@@ -134,6 +135,8 @@ def test_connecting_zoom_as_the_default_then_as_a_staff_members_own(page: Page, 
     # Giulia, a member of staff, connects her own Zoom on My video account.
     admin_log_in(page, site_url, "staff")
     page.get_by_role("link", name="My video account").click()
+    expect(page.get_by_text("Meetings of bookings with")).to_be_visible()
+    page.wait_for_load_state("networkidle")
     check_axe(page, axe, "My video account")
     fake.consenting_user = "giulia"
     page.get_by_role("button", name="Connect Zoom").click()
@@ -167,6 +170,7 @@ def test_retry_in_the_report_turns_a_failed_meeting_ready(page: Page, zoom_site)
     admin_log_in(page, site_url, "admin")
     page.goto(f"{site_url}/admin/bookings-vc/online-meetings/?attention=retry")
     expect(page.get_by_text("Zoom refused the request.")).to_be_visible()
+    page.wait_for_load_state("networkidle")
     check_axe(page, axe_source=read_axe(), what="the online meetings report")
     screenshot(page, "admin-report-failed")
 

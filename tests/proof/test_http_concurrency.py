@@ -79,8 +79,19 @@ def signed_in(users) -> list[requests.Session]:
 
 
 def open_form(browser: requests.Session, url: str) -> str:
-    """GET the booking page as a member does; returns the form's CSRF token."""
-    page = browser.get(url, timeout=60)
+    """GET the booking page as a member does; returns the form's CSRF token.
+
+    A kept-alive connection the server has just closed is reset on reuse; a browser
+    then opens a new one, and so does this (a GET changes nothing).
+    """
+    for attempt in range(3):
+        try:
+            page = browser.get(url, timeout=60)
+            break
+        except requests.ConnectionError:
+            browser.close()
+            if attempt == 2:
+                raise
     assert page.status_code == 200, page.status_code
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
 

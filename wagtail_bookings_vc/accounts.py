@@ -61,11 +61,6 @@ def links_enabled(site: Site | None = None) -> bool:
     return default is not None and default.is_connected
 
 
-def store_credentials(account: ConferencingAccount) -> None:
-    """Save the credentials a provider handed back (rotated tokens), and nothing else."""
-    ConferencingAccount.objects.filter(pk=account.pk).update(credentials=account.credentials)
-
-
 _process_locks: dict[int, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from wagtail.admin.ui.components import Component
 
 from . import connect, permissions
-from .meetings import GAVE_UP
+from .meetings import GAVE_UP, upcoming
 from .models import AccountStatus, ConferencingAccount, Meeting
 
 
@@ -24,8 +23,7 @@ def attention(user: Any) -> dict[str, Any]:
     found: dict[str, Any] = {"failed": 0, "accounts": []}
     now = timezone.now()
     if permissions.manages_all_bookings(user):
-        upcoming = Q(booking__end__gt=now) | Q(session__start__gt=now)
-        found["failed"] = Meeting.objects.filter(GAVE_UP).filter(upcoming).count()
+        found["failed"] = upcoming(Meeting.objects.filter(GAVE_UP), now).count()
         found["report_url"] = reverse("wagtail_bookings_vc_reports:online_meetings") + (
             "?attention=retry"
         )

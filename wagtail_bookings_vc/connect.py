@@ -35,7 +35,7 @@ from django.views.decorators.http import require_GET, require_POST
 from wagtail.admin.menu import MenuItem
 from wagtail.models import Site
 
-from . import accounts, meetings
+from . import accounts, meetings, permissions
 from .models import (
     AccountStatus,
     ConferencingAccount,
@@ -69,18 +69,11 @@ def can_manage_accounts(user: Any) -> bool:
     return bool(user.is_active and user.has_perm(MANAGE_PERMISSION))
 
 
-def own_staff(user: Any) -> Staff | None:
-    """The staff member a Wagtail user is, if any."""
-    if not user.is_authenticated:
-        return None
-    return Staff.objects.filter(user=user).first()
-
-
 def can_manage_own_account(user: Any) -> bool:
     """Staff linked to a Wagtail user, with the permission, manage their own account."""
-    if can_manage_accounts(user):
-        return own_staff(user) is not None
-    return bool(user.has_perm(OWN_ACCOUNT_PERMISSION)) and own_staff(user) is not None
+    if permissions.staff_of_user(user) is None:
+        return False
+    return can_manage_accounts(user) or bool(user.has_perm(OWN_ACCOUNT_PERMISSION))
 
 
 def _may_touch(user: Any, staff: Staff | None) -> bool:
@@ -222,7 +215,7 @@ def video_conferencing(request: HttpRequest) -> HttpResponse:
 @require_GET
 def my_video_account(request: HttpRequest) -> HttpResponse:
     """A staff member's own account: connect, reconnect or disconnect it (R4)."""
-    staff = own_staff(request.user)
+    staff = permissions.staff_of_user(request.user)
     _require(staff is not None and _may_touch(request.user, staff))
     account = ConferencingAccount.objects.filter(staff=staff).defer("credentials").first()
     _label([account])

@@ -251,7 +251,8 @@ def request_work(meeting: Meeting) -> None:
     jobs.enqueue(ENSURE_JOB, meeting.pk)
 
 
-def _upcoming(meetings: QuerySet[Meeting], now: datetime) -> QuerySet[Meeting]:
+def upcoming(meetings: QuerySet[Meeting], now: datetime) -> QuerySet[Meeting]:
+    """Those of ``meetings`` whose booking or session has not ended."""
     # A session's end depends on its class's duration; none lasts a day.
     return meetings.filter(
         Q(booking__end__gt=now) | Q(session__start__gt=now - timedelta(hours=24))
@@ -264,7 +265,7 @@ def account_connected(account: ConferencingAccount) -> None:
     Runs inside the connecting transaction; the jobs start once it commits.
     """
     now = timezone.now()
-    failed = _upcoming(Meeting.objects.filter(state=MeetingState.FAILED), now)
+    failed = upcoming(Meeting.objects.filter(state=MeetingState.FAILED), now)
     for meeting in failed.only("pk"):
         transaction.on_commit(lambda meeting=meeting: retry(meeting))
 
@@ -278,7 +279,7 @@ def account_released(account: ConferencingAccount) -> None:
     account is disconnected, R3 — they are then retried when an account is connected).
     """
     now = timezone.now()
-    mine = _upcoming(
+    mine = upcoming(
         Meeting.objects.filter(account=account).exclude(state=MeetingState.CANCELLED), now
     )
     for meeting in _locked(mine):

@@ -118,6 +118,30 @@ def test_overlapping_spans_do_not_offer_a_start_twice():
     assert len(result) == len(set(result)) == 4
 
 
+def test_day_slots_fit_between_overlapping_and_touching_busy_intervals():
+    busy = [
+        (rome(MONDAY, 10), rome(MONDAY, 11)),
+        (rome(MONDAY, 10, 30), rome(MONDAY, 11, 30)),
+        (rome(MONDAY, 12, 30), rome(MONDAY, 13)),
+    ]
+    result = day_slots(
+        MONDAY,
+        [(dt.time(9), dt.time(15))],
+        ROME,
+        busy,
+        duration=dt.timedelta(hours=1),
+        step=HALF_HOUR,
+    )
+    # 11:30–12:30 touches both busy times without overlapping either.
+    assert [f"{s.astimezone(ROME):%H:%M}" for s in result] == [
+        "09:00",
+        "11:30",
+        "13:00",
+        "13:30",
+        "14:00",
+    ]
+
+
 def test_a_local_time_in_the_spring_gap_is_the_moment_the_clocks_jump():
     jump = utc(2027, 3, 28, 1, 0)
     assert local_to_utc(SPRING_FORWARD, dt.time(2, 30), ROME) == jump
@@ -188,6 +212,44 @@ def test_slots_of_several_staff_are_sorted_by_start_then_staff():
     ]
     only_late = free_slots(service, start_date=MONDAY, days=1, now=BEFORE, staff=late)
     assert {slot.staff_id for slot in only_late} == {late.pk}
+
+
+@pytest.mark.django_db
+def test_slots_of_a_team_are_each_members_slots_merged_in_order():
+    team = [
+        StaffFactory(time_zone="Europe/Rome"),
+        StaffFactory(time_zone="Europe/London"),
+        StaffFactory(time_zone="America/New_York", hours=[(6, dt.time(0), dt.time(23, 59))]),
+    ]
+    service = ServiceFactory(
+        staff=team, duration_minutes=45, slot_interval_minutes=30, max_days_ahead=365
+    )
+    AppointmentFactory(service=service, staff=team[0], start=rome(SPRING_FORWARD, 10))
+    TimeOffFactory(staff=team[1], start=rome(MONDAY, 11), end=rome(MONDAY, 13))
+    first = SPRING_FORWARD - dt.timedelta(days=21)
+    slots = free_slots(service, start_date=first, days=28, now=BEFORE)
+    each = [
+        slot
+        for member in team
+        for slot in free_slots(service, start_date=first, days=28, now=BEFORE, staff=member)
+    ]
+    assert slots == sorted(each, key=lambda slot: (slot.start, slot.staff_id))
+    assert {slot.staff_id for slot in slots} == {member.pk for member in team}
+
+
+def test_free_slots_read_like_a_list_of_slots(service, staff):
+    slots = free_slots(service, start_date=MONDAY, days=1, now=BEFORE)
+    as_list = list(slots)
+    assert len(slots) == 8
+    assert slots[0] == Slot(utc(2027, 3, 8, 8), utc(2027, 3, 8, 9), staff.pk)
+    assert slots[-1] == as_list[-1] == Slot(utc(2027, 3, 8, 15), utc(2027, 3, 8, 16), staff.pk)
+    assert slots[2:4] == as_list[2:4]
+    assert isinstance(slots[2:4], list)
+    assert slots == as_list
+    assert as_list == slots
+    assert slots != as_list[:-1]
+    assert as_list[3] in slots
+    assert not free_slots(service, start_date=MONDAY + dt.timedelta(days=5), days=2, now=BEFORE)
 
 
 @pytest.mark.django_db

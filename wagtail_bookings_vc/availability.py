@@ -15,15 +15,25 @@ no special cases:
   opening or closing time that falls into the gap is the moment the clocks jump;
 * in the autumn fold the repeated local hour is worked twice and gives two distinct
   slots (for example 02:00 summer time and 02:00 standard time), each offered once.
+
+Inside, instants are whole microseconds since the Unix epoch (exact: a datetime has no
+finer resolution). Busy time becomes a sorted list of the start times it rules out, and
+the free starts of a span are whole runs of the slot grid between those, so a month of
+a busy team costs little more than the slots it returns. Datetimes are made only for
+the result; a service with many staff members shares them between slots that start
+together.
 """
 
 from __future__ import annotations
 
 import math
+import operator
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, IntegerField, Max, Q, Value
@@ -43,6 +53,7 @@ from .models import (
 )
 
 __all__ = [
+    "FreeSlots",
     "Interval",
     "Slot",
     "check_slot",
@@ -80,6 +91,69 @@ class Slot:
     start: datetime
     end: datetime
     staff_id: int
+
+
+class FreeSlots(Sequence[Slot]):
+    """Free slots in order, as :func:`free_slots` returns them: a read-only sequence.
+
+    It keeps the start times, end times and staff ids in three flat lists and makes each
+    :class:`Slot` as it is read. A month of a large team has thousands of slots, of which
+    a caller usually keeps a few (one week, one per time); thousands of objects kept
+    alive would make Python's garbage collector walk the whole process far more often.
+
+    It reads like a list: ``len``, iteration, indexing and ``in``; a slice is a list of
+    slots, and it equals a list (or another ``FreeSlots``) holding the same slots.
+
+    Args:
+        starts: the slots' start times, in order.
+        ends: their end times.
+        staff_ids: their staff members' primary keys.
+    """
+
+    __slots__ = ("_ends", "_staff_ids", "_starts")
+
+    def __init__(
+        self,
+        starts: list[datetime] | None = None,
+        ends: list[datetime] | None = None,
+        staff_ids: list[int] | None = None,
+    ) -> None:
+        self._starts = starts or []
+        self._ends = ends or []
+        self._staff_ids = staff_ids or []
+        if not len(self._starts) == len(self._ends) == len(self._staff_ids):
+            raise ValueError("starts, ends and staff ids must be as many")
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __iter__(self) -> Iterator[Slot]:
+        return map(Slot, self._starts, self._ends, self._staff_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Slot: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Slot]: ...
+
+    def __getitem__(self, index: int | slice) -> Slot | list[Slot]:
+        if isinstance(index, slice):
+            return list(map(Slot, self._starts[index], self._ends[index], self._staff_ids[index]))
+        return Slot(self._starts[index], self._ends[index], self._staff_ids[index])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FreeSlots):
+            return (self._starts, self._ends, self._staff_ids) == (
+                other._starts,
+                other._ends,
+                other._staff_ids,
+            )
+        if isinstance(other, list):
+            return len(self) == len(other) and all(map(operator.eq, self, other))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self)!r})"
 
 
 # --------------------------------------------------------------------------------------
@@ -175,27 +249,153 @@ def day_slots(
     Returns:
         Sorted, distinct start times in UTC.
     """
-    if step <= timedelta(0):
-        raise ValueError("step must be positive")
-    starts: set[datetime] = set()
+    grid = _Grid.of(duration, step, buffer_before, buffer_after)
+    blocked = _Blocked.of(((_micros(start), _micros(end)) for start, end in busy), grid)
+    found = _day_starts(
+        day,
+        list(spans),
+        zone,
+        blocked,
+        grid,
+        earliest=None if earliest is None else _micros(earliest),
+        latest=None if latest is None else _micros(latest),
+        openings={},
+    )
+    return [_instant(start) for start in found]
+
+
+# Integer time: microseconds since the Unix epoch.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MINUTE = 60_000_000
+
+_Micros = tuple[int, int]
+"""A half-open span ``[start, end)`` in microseconds since the epoch."""
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _instant(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """A service's timing in microseconds."""
+
+    duration: int
+    step: int
+    buffer_before: int
+    buffer_after: int
+
+    @classmethod
+    def of(
+        cls,
+        duration: timedelta,
+        step: timedelta,
+        buffer_before: timedelta,
+        buffer_after: timedelta,
+    ) -> _Grid:
+        if step <= timedelta(0):
+            raise ValueError("step must be positive")
+        return cls(
+            duration // _MICROSECOND,
+            step // _MICROSECOND,
+            buffer_before // _MICROSECOND,
+            buffer_after // _MICROSECOND,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Blocked:
+    """The start times busy intervals rule out: sorted, disjoint open ranges ``(low, high)``.
+
+    A start ``s`` is ruled out by busy ``[b, e)`` when ``[s - buffer_before,
+    s + duration + buffer_after)`` overlaps it, that is when
+    ``b - duration - buffer_after < s < e + buffer_before``.
+    """
+
+    lows: list[int]
+    highs: list[int]
+
+    @classmethod
+    def of(cls, busy: Iterable[_Micros], grid: _Grid) -> _Blocked:
+        reach = grid.duration + grid.buffer_after
+        lows: list[int] = []
+        highs: list[int] = []
+        for low, high in sorted((start - reach, end + grid.buffer_before) for start, end in busy):
+            if low >= high:
+                continue
+            # Ranges that only touch stay apart: the start between them is free.
+            if highs and low < highs[-1]:
+                highs[-1] = max(highs[-1], high)
+            else:
+                lows.append(low)
+                highs.append(high)
+        return cls(lows, highs)
+
+    def free_starts(self, first: int, last: int, step: int, into: list[int]) -> None:
+        """Append to ``into`` the points ``first``, ``first + step``, … up to ``last``
+        that no range holds, as whole runs of the grid between the ranges."""
+        lows, highs = self.lows, self.highs
+        count = len(lows)
+        index = bisect_right(highs, first)  # the first range that ends after ``first``
+        while first <= last:
+            if index == count or lows[index] >= last:
+                into.extend(range(first, last + 1, step))
+                return
+            low, high = lows[index], highs[index]
+            if low >= first:
+                into.extend(range(first, low + 1, step))
+            if high > first:
+                first -= (first - high) // step * step  # the first point at or after high
+            index += 1
+
+
+def _day_starts(
+    day: date,
+    spans: Sequence[tuple[time, time]],
+    zone: ZoneInfo,
+    blocked: _Blocked,
+    grid: _Grid,
+    *,
+    earliest: int | None,
+    latest: int | None,
+    openings: dict[tuple[ZoneInfo, date, time, bool], int],
+) -> list[int]:
+    """:func:`day_slots` in microseconds; ``openings`` keeps the local times already read
+    in UTC, for the other staff members who work the same hours in the same zone."""
+    found: list[int] = []
     for opening_time, closing_time in spans:
-        opening = local_to_utc(day, opening_time, zone)
-        closing = local_to_utc(day, closing_time, zone, closing=True)
-        relevant = [
-            (busy_start, busy_end)
-            for busy_start, busy_end in busy
-            if busy_start < closing + buffer_after and opening - buffer_before < busy_end
-        ]
-        start = opening
-        while start + duration <= closing:
-            if latest is not None and start > latest:
-                break
-            if (earliest is None or start >= earliest) and not overlaps(
-                start - buffer_before, start + duration + buffer_after, relevant
-            ):
-                starts.add(start)
-            start += step
-    return sorted(starts)
+        opening = _local_micros(openings, day, opening_time, zone, closing=False)
+        closing = _local_micros(openings, day, closing_time, zone, closing=True)
+        last = closing - grid.duration
+        if latest is not None and latest < last:
+            last = latest
+        first = opening
+        if earliest is not None and earliest > first:
+            first -= (first - earliest) // grid.step * grid.step
+        blocked.free_starts(first, last, grid.step, found)
+    # Overlapping spans (or, in the autumn fold, a span read twice) offer a start once.
+    return sorted(set(found)) if len(spans) > 1 else found
+
+
+def _local_micros(
+    openings: dict[tuple[ZoneInfo, date, time, bool], int],
+    day: date,
+    at: time,
+    zone: ZoneInfo,
+    *,
+    closing: bool,
+) -> int:
+    key = (zone, day, at, closing)
+    found = openings.get(key)
+    if found is None:
+        found = openings[key] = _micros(local_to_utc(day, at, zone, closing=closing))
+    return found
 
 
 # --------------------------------------------------------------------------------------
@@ -226,18 +426,22 @@ class _Timing:
             window=timedelta(days=service.max_days_ahead),
         )
 
+    @property
+    def grid(self) -> _Grid:
+        return _Grid.of(self.duration, self.step, self.buffer_before, self.buffer_after)
+
 
 @dataclass
 class _StaffSchedule:
-    """One staff member's hours and busy time over a range of days."""
+    """One staff member's hours and busy time (in microseconds) over a range of days."""
 
-    staff: Staff
+    staff_id: int
     zone: ZoneInfo
     spans: dict[int, list[tuple[time, time]]] = field(default_factory=lambda: defaultdict(list))
     # Other confirmed appointments, widened by their own service's buffers.
-    bookings: list[Interval] = field(default_factory=list)
+    bookings: list[_Micros] = field(default_factory=list)
     # Class sessions the staff member teaches, and time off.
-    blocks: list[Interval] = field(default_factory=list)
+    blocks: list[_Micros] = field(default_factory=list)
 
 
 def _utc_range(zones: Iterable[ZoneInfo], first_day: date, days: int, timing: _Timing) -> Interval:
@@ -258,11 +462,12 @@ def _load_schedules(
 ) -> list[_StaffSchedule]:
     """Load hours, bookings, sessions and time off of several staff members at once.
 
-    A fixed number of queries, whatever the number of staff members and days.
+    A fixed number of queries, whatever the number of staff members and days; only the
+    columns needed, as plain values.
     """
     if not staff_members:
         return []
-    schedules = {member.pk: _StaffSchedule(member, member.zone) for member in staff_members}
+    schedules = {member.pk: _StaffSchedule(member.pk, member.zone) for member in staff_members}
     range_start, range_end = _utc_range(
         (schedule.zone for schedule in schedules.values()), first_day, days, timing
     )
@@ -303,7 +508,7 @@ def _load_schedules(
         "service__buffer_after_minutes",
     ):
         schedules[staff_id].bookings.append(
-            (start - timedelta(minutes=before), end + timedelta(minutes=after))
+            (_micros(start) - before * _MINUTE, _micros(end) + after * _MINUTE)
         )
 
     for staff_id, start, own, of_class in ClassSession.objects.filter(
@@ -314,37 +519,15 @@ def _load_schedules(
     ).values_list(
         "group_class__staff_id", "start", "duration_minutes", "group_class__duration_minutes"
     ):
-        schedules[staff_id].blocks.append((start, start + timedelta(minutes=own or of_class)))
+        began = _micros(start)
+        schedules[staff_id].blocks.append((began, began + (own or of_class) * _MINUTE))
 
     for staff_id, start, end in TimeOff.objects.filter(
         staff_id__in=ids, start__lt=range_end, end__gt=range_start
     ).values_list("staff_id", "start", "end"):
-        schedules[staff_id].blocks.append((start, end))
+        schedules[staff_id].blocks.append((_micros(start), _micros(end)))
 
     return [schedules[member.pk] for member in staff_members]
-
-
-def _schedule_slots(
-    schedule: _StaffSchedule,
-    day: date,
-    timing: _Timing,
-    busy: Sequence[Interval],
-    *,
-    earliest: datetime | None,
-    latest: datetime | None,
-) -> list[datetime]:
-    return day_slots(
-        day,
-        schedule.spans.get(day.weekday(), ()),
-        schedule.zone,
-        busy,
-        duration=timing.duration,
-        step=timing.step,
-        buffer_before=timing.buffer_before,
-        buffer_after=timing.buffer_after,
-        earliest=earliest,
-        latest=latest,
-    )
 
 
 def _as_utc(moment: datetime, name: str) -> datetime:
@@ -371,7 +554,7 @@ def free_slots(
     staff: Staff | None = None,
     now: datetime | None = None,
     exclude_booking: Booking | int | None = None,
-) -> list[Slot]:
+) -> FreeSlots:
     """Free start times of a service, over a range of days, for each staff member.
 
     Args:
@@ -386,29 +569,61 @@ def free_slots(
             it can be moved to another time.
 
     Returns:
-        Free slots sorted by start time, then by staff member. Loading takes a fixed
-        number of queries, whatever the number of staff members and days.
+        Free slots sorted by start time, then by staff member, as a read-only sequence
+        (see :class:`FreeSlots`). Loading takes a fixed number of queries, whatever the
+        number of staff members and days.
     """
     now = _now(now)
     if not service.active or days < 1:
-        return []
+        return FreeSlots()
     members = Staff.objects.filter(services=service, active=True).order_by("pk")
     if staff is not None:
         members = members.filter(pk=staff.pk)
     timing = _Timing.of(service)
-    earliest = now + timing.min_notice
-    latest = now + timing.window
-    slots = []
-    for schedule in _load_schedules(list(members), start_date, days, timing, exclude_booking):
-        busy = schedule.bookings + schedule.blocks
-        for offset in range(days):
-            day = start_date + timedelta(days=offset)
-            for start in _schedule_slots(
-                schedule, day, timing, busy, earliest=earliest, latest=latest
-            ):
-                slots.append(Slot(start, start + timing.duration, schedule.staff.pk))
-    slots.sort(key=lambda slot: (slot.start, slot.staff_id))
-    return slots
+    grid = timing.grid
+    earliest = _micros(now + timing.min_notice)
+    latest = _micros(now + timing.window)
+    schedules = _load_schedules(list(members), start_date, days, timing, exclude_booking)
+    count = len(schedules)
+    dates = [start_date + timedelta(days=offset) for offset in range(days)]
+    openings: dict[tuple[ZoneInfo, date, time, bool], int] = {}
+    # One integer per slot, ``start * count + rank`` (members are in primary-key order),
+    # sorts by start time, then by staff member.
+    keys: list[int] = []
+    for rank, schedule in enumerate(schedules):
+        blocked = _Blocked.of(schedule.bookings + schedule.blocks, grid)
+        for day in dates:
+            spans = schedule.spans.get(day.weekday())
+            if not spans:
+                continue
+            found = _day_starts(
+                day,
+                spans,
+                schedule.zone,
+                blocked,
+                grid,
+                earliest=earliest,
+                latest=latest,
+                openings=openings,
+            )
+            keys.extend([start * count + rank for start in found] if count > 1 else found)
+    keys.sort()
+    # Slots that start together share their datetimes.
+    staff_ids = [schedule.staff_id for schedule in schedules]
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    slot_staff: list[int] = []
+    shown = None
+    start = end = _EPOCH
+    for key in keys:
+        at, rank = divmod(key, count)
+        if at != shown:
+            shown, start = at, _instant(at)
+            end = start + timing.duration
+        starts.append(start)
+        ends.append(end)
+        slot_staff.append(staff_ids[rank])
+    return FreeSlots(starts, ends, slot_staff)
 
 
 def check_slot(
@@ -450,13 +665,26 @@ def check_slot(
         return UNAVAILABLE
     day = start.astimezone(staff.zone).date()
     (schedule,) = _load_schedules([staff], day, 1, timing, exclude_booking)
-    offered = _schedule_slots(schedule, day, timing, schedule.blocks, earliest=None, latest=None)
-    if start not in offered:
+    grid = timing.grid
+    spans = schedule.spans.get(day.weekday(), [])
+    at = _micros(start)
+
+    def offered(busy: list[_Micros]) -> bool:
+        found = _day_starts(
+            day,
+            spans,
+            schedule.zone,
+            _Blocked.of(busy, grid),
+            grid,
+            earliest=None,
+            latest=None,
+            openings={},
+        )
+        return at in found
+
+    if not offered(schedule.blocks):
         return UNAVAILABLE
-    free = _schedule_slots(
-        schedule, day, timing, schedule.blocks + schedule.bookings, earliest=None, latest=None
-    )
-    if start not in free:
+    if not offered(schedule.blocks + schedule.bookings):
         return TAKEN
     return None
 

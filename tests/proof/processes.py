@@ -61,6 +61,19 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
     kill(process)
 
 
+def log_mark(log: Path) -> int:
+    """Where ``log`` ends now: :func:`log_text` from here reads what came after."""
+    return log.stat().st_size if log.exists() else 0
+
+
+def log_text(log: Path, since: int = 0, until: int | None = None) -> str:
+    """What a process wrote to ``log`` between two :func:`log_mark` (to its end by default)."""
+    with log.open("rb") as output:
+        output.seek(since)
+        data = output.read() if until is None else output.read(max(0, until - since))
+    return data.decode(errors="replace")
+
+
 @contextlib.contextmanager
 def running(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
     """Make sure every process in ``processes`` (which may grow) is gone at the end."""

@@ -325,3 +325,41 @@ def test_marking_paid_needs_the_change_permission(client, django_user_model):
 def test_the_bookings_menu_links_the_online_meetings_report(admin_client):
     response = admin_client.get(reverse("wagtailadmin_home"))
     assert "Online meetings" in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model_name", ["service", "groupclass", "staff", "booking"])
+def test_every_listing_finds_what_is_searched(admin_client, model_name):
+    ServiceFactory(name="Physiotherapy")
+    GroupClassFactory(name="Physiotherapy group")
+    StaffFactory(name="Physiotherapy Team", email="physio@example.com")
+    for term in ("Physiotherapy", "Physio"):  # whole words, and the start of one
+        response = admin_client.get(snippet_url(model_name, "list"), {"q": term})
+        assert response.status_code == 200
+        if model_name != "booking":
+            assert "Physiotherapy" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_class_with_booked_sessions_is_not_deleted(admin_client):
+    from .factories import SeatFactory
+
+    session = ClassSessionFactory(group_class=GroupClassFactory(name="Pilates"))
+    SeatFactory(session=session)
+    url = snippet_url("groupclass", "delete", session.group_class.pk)
+
+    for response in (admin_client.get(url), admin_client.post(url)):
+        assert response.status_code == 302
+        assert response["Location"] == snippet_url("groupclass", "edit", session.group_class.pk)
+    followed = admin_client.get(response["Location"])
+    assert "“Pilates” cannot be deleted: its sessions have bookings." in followed.content.decode()
+    assert ClassSession.objects.filter(pk=session.pk).exists()
+    assert Booking.objects.filter(session=session).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_class_without_bookings_is_deleted(admin_client):
+    session = ClassSessionFactory(group_class=GroupClassFactory(name="Pilates"))
+    response = admin_client.post(snippet_url("groupclass", "delete", session.group_class.pk))
+    assert response.status_code == 302
+    assert not ClassSession.objects.filter(pk=session.pk).exists()

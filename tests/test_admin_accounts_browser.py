@@ -125,8 +125,9 @@ def test_connecting_zoom_as_the_default_then_as_a_staff_members_own(page: Page, 
     fake.consenting_user = "studio"
     page.get_by_role("button", name="Connect Zoom").first.click()
     # Zoom's consent page (the fake's agrees at once) sends the browser back.
-    expect(page.get_by_text("is connected.")).to_be_visible()
-    expect(page.get_by_text("studio@example.com")).to_be_visible()
+    # Named after the provider and the Zoom user who consented.
+    expect(page.get_by_text("Zoom · studio@example.com is connected.")).to_be_visible()
+    expect(page.get_by_text("Zoom · studio@example.com", exact=True)).to_be_visible()
     default = ConferencingAccount.objects.get(staff__isnull=True)
     assert default.provider == "zoom" and default.is_connected
     screenshot(page, "admin-video-conferencing-zoom")
@@ -140,7 +141,7 @@ def test_connecting_zoom_as_the_default_then_as_a_staff_members_own(page: Page, 
     check_axe(page, axe, "My video account")
     fake.consenting_user = "giulia"
     page.get_by_role("button", name="Connect Zoom").click()
-    expect(page.get_by_text("is connected.")).to_be_visible()
+    expect(page.get_by_text("Zoom · giulia@example.com is connected.")).to_be_visible()
     own = ConferencingAccount.objects.get(staff__user__username="staff")
     assert own.external_email == "giulia@example.com" and own.is_connected
     screenshot(page, "admin-my-video-account-connected")

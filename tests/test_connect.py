@@ -230,6 +230,61 @@ def test_the_video_conferencing_screen_shows_accounts_and_their_state(oauth, adm
 
 
 # --------------------------------------------------------------------------------------
+# What accounts are called
+# --------------------------------------------------------------------------------------
+
+
+def test_a_connected_account_is_named_after_its_provider_and_the_user_who_connected(
+    oauth, admin_client
+):
+    response = finish(admin_client, start(admin_client))
+
+    account = ConferencingAccount.objects.get()
+    assert str(account) == "Consenting recorder · alice@provider.example"
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Consenting recorder · alice@provider.example is connected." in page
+
+
+def test_without_the_users_email_the_name_says_whose_account_it_is(oauth, admin_client):
+    admin_client.post(connect_url("jitsi"))
+    site_account = ConferencingAccount.objects.get()
+    anna = ConferencingAccount.objects.create(
+        provider="oauthrec", staff=StaffFactory(name="Anna Rossi")
+    )
+    organisation = ConferencingAccount.objects.create(provider="oauthrec", is_organisation=True)
+    gone = ConferencingAccount.objects.create(provider="retired")
+
+    assert str(site_account) == "Jitsi Meet · site account"
+    assert str(anna) == "Consenting recorder · Anna Rossi"
+    assert str(organisation) == "Consenting recorder · organisation account"
+    assert str(gone) == "retired · site account"  # a provider no longer enabled: its id
+
+
+def test_the_name_is_in_the_admins_language(oauth, admin_client):
+    from django.utils import translation
+
+    admin_client.post(connect_url("jitsi"))
+
+    with translation.override("sv"):
+        assert str(ConferencingAccount.objects.get()) == "Jitsi Meet · webbplatsens konto"
+
+
+def test_a_name_given_to_an_account_is_kept_when_it_is_reconnected(oauth, admin_client):
+    account = make_default_account("oauthrec", status=AccountStatus.NEEDS_RECONNECTING)
+    account.label = "Front desk"
+    account.save()
+    response = admin_client.post(connect_url(), {"account": account.pk})
+    state = parse_qs(urlsplit(response["Location"]).query)["state"][0]
+
+    response = finish(admin_client, state, code="good-bob")
+
+    account.refresh_from_db()
+    assert account.external_email == "bob@provider.example"
+    assert str(account) == "Front desk"
+    assert "Front desk is connected." in admin_client.get(response["Location"]).content.decode()
+
+
+# --------------------------------------------------------------------------------------
 # Staff accounts (R4)
 # --------------------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ Ukrainian), and a member's emails and pages come out in their language."""
 
 from __future__ import annotations
 
+import gettext as gnu_gettext
+import importlib
 import re
 import shutil
 import subprocess
@@ -12,6 +14,9 @@ from pathlib import Path
 import polib
 import pytest
 from django.utils import translation
+
+from wagtail_bookings_vc.models import BookingStatus
+from wagtail_bookings_vc.models.schedule import WEEKDAYS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wagtail_bookings_vc"
 LOCALE = PACKAGE / "locale"
@@ -118,3 +123,35 @@ def test_the_app_speaks_each_language(language, expected):
 
     with translation.override(language):
         assert gettext("Book") == expected
+
+
+def their_translation(package: str, language: str, msgid: str) -> str:
+    """``msgid`` as an installed package's own catalogue translates it."""
+    module = importlib.import_module(package)
+    mo = Path(module.__file__).parent / "locale" / language / "LC_MESSAGES" / "django.mo"
+    with mo.open("rb") as file:
+        return gnu_gettext.GNUTranslations(file).gettext(msgid)
+
+
+@pytest.mark.parametrize(
+    ("language", "package", "label", "context"),
+    [
+        # Wagtail's "Cancelled" (a workflow state) is "Avbruten"; a booking is "Avbokad".
+        ("sv", "wagtail", BookingStatus.CANCELLED.label, "booking status"),
+        # Django writes weekdays in lowercase Spanish ("lunes"); our choices are capitalised.
+        ("es", "django.conf", dict(WEEKDAYS)[0], "weekday"),
+    ],
+)
+def test_our_labels_leave_the_admins_own_translation_of_the_same_word_alone(
+    language, package, label, context
+):
+    """Our one-word labels have a context, so they do not override Wagtail's or Django's."""
+    from django.utils.translation import gettext
+
+    msgid = str(label)  # English outside any override
+    ours = catalogue(language).find(msgid, msgctxt=context).msgstr
+    theirs = their_translation(package, language, msgid)
+    assert ours != theirs
+    with translation.override(language):
+        assert gettext(msgid) == theirs
+        assert str(label) == ours

@@ -35,7 +35,7 @@ from django.utils import dateformat, timezone
 from django.utils.formats import get_format
 from django.utils.functional import cached_property
 from django.utils.http import urlencode
-from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 from wagtail.admin.filters import WagtailFilterSet
@@ -276,8 +276,11 @@ class CalendarFilterSet(WagtailFilterSet):
     )
     status = django_filters.ChoiceFilter(
         label=_("Status"),
-        choices=[(CANCELLED, _("Cancelled")), (ALL, _("All"))],
-        empty_label=_("Confirmed"),
+        choices=[
+            (CANCELLED, pgettext_lazy("booking status", "Cancelled")),
+            (ALL, pgettext_lazy("filter", "All")),
+        ],
+        empty_label=pgettext_lazy("booking status", "Confirmed"),
         widget=forms.RadioSelect,
         method=_no_filtering,
     )
@@ -449,7 +452,8 @@ class Item:
         """What the item's look says, in words."""
         notes = [str(_("Online")) if self.online else str(_("In person"))]
         if self.cancelled:
-            notes.append(str(_("Cancelled")))
+            context = "class session" if self.kind == "session" else "booking status"
+            notes.append(pgettext(context, "Cancelled"))
         if self.unpaid:
             notes.append(str(_("Awaiting payment")))
         if self.meeting_failed:
@@ -857,7 +861,7 @@ def meeting_summary(owner: Booking | ClassSession) -> MeetingSummary:
     if kind == meetings.MANUAL:
         return MeetingSummary(
             gettext("A meeting link entered by hand, the same for every booking."),
-            tag=gettext("Ready"),
+            tag=pgettext("meeting state", "Ready"),
             tag_class="w-status--primary",
         )
     if not accounts.links_enabled():
@@ -872,7 +876,7 @@ def meeting_summary(owner: Booking | ClassSession) -> MeetingSummary:
     meeting = meetings.meeting_of(owner) if isinstance(owner, Booking) else _meeting(owner)
     if meeting is None or meeting.state == MeetingState.PENDING:
         return MeetingSummary(
-            gettext("Waiting to be made at the provider."), tag=gettext("Pending")
+            gettext("Waiting to be made at the provider."), tag=pgettext("meeting state", "Pending")
         )
     provider = _provider_name(meeting.provider)
     if meeting.account_id and not meetings.account_usable(meeting):

@@ -57,7 +57,12 @@ def visible_bookings(user: Any, queryset: QuerySet[Booking] | None = None) -> Qu
     staff = own_staff(user)
     if staff is None:
         return queryset.none()
-    return queryset.filter(Q(staff=staff) | Q(session__group_class__staff=staff))
+    # On the booking's own fields (filter fields of its search index), so that a search
+    # in the admin can apply the same limit.
+    sessions = list(
+        ClassSession.objects.filter(group_class__staff=staff).values_list("pk", flat=True)
+    )
+    return queryset.filter(Q(staff=staff) | Q(session__in=sessions))
 
 
 def visible_sessions(

@@ -29,7 +29,7 @@ from django.urls import include, path, reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import TemplateView
@@ -219,13 +219,13 @@ class OnlineMeetingsFilterSet(WagtailFilterSet):
     state = django_filters.ChoiceFilter(
         label=_("State"),
         choices=MeetingState.choices,
-        empty_label=_("All"),
+        empty_label=pgettext_lazy("filter", "All"),
         widget=forms.RadioSelect,
     )
     provider = django_filters.ChoiceFilter(
         label=_("Provider"),
         choices=provider_filter_choices,
-        empty_label=_("All"),
+        empty_label=pgettext_lazy("filter", "All"),
         widget=forms.RadioSelect,
     )
     staff = django_filters.ModelChoiceFilter(
@@ -245,7 +245,7 @@ class OnlineMeetingsFilterSet(WagtailFilterSet):
             ("retry", _("Waiting for a retry")),
             ("outside", _("Changed outside the site")),
         ],
-        empty_label=_("All"),
+        empty_label=pgettext_lazy("filter", "All"),
         widget=forms.RadioSelect,
         method="filter_attention",
     )

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -1134,12 +1134,12 @@ def booking_state(booking: Booking, link: links.MemberLink | None = None) -> Boo
     :func:`links.member_link` says) or else *confirmed*.
     """
     if booking.is_cancelled:
-        return BookingState("cancelled", _("Cancelled"))
+        return BookingState("cancelled", pgettext("booking status", "Cancelled"))
     if booking.payment_status == PaymentStatus.PENDING:
         return BookingState("awaiting-payment", _("Awaiting payment"))
     if link is not None and link.status == links.PREPARING:
         return BookingState("preparing", _("Link being prepared"))
-    return BookingState("confirmed", _("Confirmed"))
+    return BookingState("confirmed", pgettext("booking status", "Confirmed"))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext, pgettext_lazy
 from django.views.generic import FormView, TemplateView
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.panels import FieldPanel
@@ -30,6 +30,7 @@ from wagtail.snippets.views.snippets import (
 )
 
 from . import admin_bookings, admin_sessions, host_links, meetings, permissions
+from .admin_choosers import BookingChooserViewSet, ConferencingAccountChooserViewSet
 from .admin_forms import SessionSeriesForm
 from .courses import generate_sessions
 from .models import (
@@ -88,7 +89,6 @@ class ServiceViewSet(SnippetViewSet):
         BooleanColumn("active", label=_("Bookable")),
     ]
     list_filter = ["online", "active", "staff"]
-    search_fields = ["name", "description"]
 
 
 class GroupClassIndexView(IndexView):
@@ -164,6 +164,34 @@ class SessionSeriesView(WagtailAdminTemplateMixin, FormView):
         return redirect("wagtailsnippets_wagtail_bookings_vc_groupclass:edit", self.group_class.pk)
 
 
+def refuse_deleting_booked_classes(request: Any, instances: list[Any]) -> Any:
+    """``before_delete_snippet``: a class whose sessions have bookings is not deleted.
+
+    Its bookings protect its sessions, which the class's deletion would take with it;
+    Wagtail's delete view only sees what refers to the class itself.
+    """
+    classes = [instance for instance in instances if isinstance(instance, GroupClass)]
+    if not classes or not Booking.objects.filter(session__group_class__in=classes).exists():
+        return None
+    booked = [
+        group_class
+        for group_class in classes
+        if Booking.objects.filter(session__group_class=group_class).exists()
+    ]
+    for group_class in booked:
+        messages.error(
+            request,
+            _(
+                "“%(name)s” cannot be deleted: its sessions have bookings. Cancel its "
+                "sessions instead, or untick “bookable” to stop new bookings."
+            )
+            % {"name": group_class.name},
+        )
+    if len(classes) == 1:
+        return redirect("wagtailsnippets_wagtail_bookings_vc_groupclass:edit", classes[0].pk)
+    return redirect("wagtailsnippets_wagtail_bookings_vc_groupclass:list")
+
+
 class GroupClassViewSet(SnippetViewSet):
     model = GroupClass
     icon = "group"
@@ -177,7 +205,6 @@ class GroupClassViewSet(SnippetViewSet):
         BooleanColumn("active", label=_("Bookable")),
     ]
     list_filter = ["online", "active", "staff"]
-    search_fields = ["name", "description"]
 
     @property
     def add_sessions_view(self) -> Any:
@@ -196,7 +223,6 @@ class StaffViewSet(SnippetViewSet):
     menu_label = _("Staff")
     list_display = ["name", "email", "time_zone", BooleanColumn("active", label=_("Active"))]
     list_filter = ["active"]
-    search_fields = ["name", "email"]
 
 
 def can_manage_bookings(user: Any) -> bool:
@@ -273,7 +299,11 @@ class BookingInspectView(InspectView):
     def get_meeting_state_display_value(self) -> str:
         meeting = meetings.meeting_of(self.object)
         if meeting is None:
-            return str(_("None")) if not self.object.online else str(_("A link entered by hand"))
+            return (
+                str(pgettext("meeting link", "None"))
+                if not self.object.online
+                else str(_("A link entered by hand"))
+            )
         text = str(meeting.get_state_display())
         if meeting.changed_outside_at:
             text += " · " + str(_("changed outside the site"))
@@ -373,13 +403,15 @@ class BookingFilterSet(WagtailFilterSet):
         label=_("Date"), field_name="start", widget=DateRangePickerWidget
     )
     service = django_filters.ModelChoiceFilter(
-        label=_("Service"), queryset=Service.objects.order_by("name"), empty_label=_("All")
+        label=_("Service"),
+        queryset=Service.objects.order_by("name"),
+        empty_label=pgettext_lazy("filter", "All"),
     )
     group_class = django_filters.ModelChoiceFilter(
         label=_("Class"),
         field_name="session__group_class",
         queryset=GroupClass.objects.order_by("name"),
-        empty_label=_("All"),
+        empty_label=pgettext_lazy("filter", "All"),
     )
     staff = django_filters.ModelChoiceFilter(
         label=_("Staff"),
@@ -388,15 +420,17 @@ class BookingFilterSet(WagtailFilterSet):
         method="filter_staff",
     )
     status = django_filters.ChoiceFilter(
-        label=_("Status"), choices=BookingStatus.choices, empty_label=_("All")
+        label=_("Status"), choices=BookingStatus.choices, empty_label=pgettext_lazy("filter", "All")
     )
     payment_status = django_filters.ChoiceFilter(
-        label=_("Payment"), choices=PaymentStatus.choices, empty_label=_("All")
+        label=_("Payment"),
+        choices=PaymentStatus.choices,
+        empty_label=pgettext_lazy("filter", "All"),
     )
     online = django_filters.ChoiceFilter(
         label=_("Online"),
         choices=[("yes", _("Online")), ("no", _("In person"))],
-        empty_label=_("All"),
+        empty_label=pgettext_lazy("filter", "All"),
         method="filter_online",
     )
 
@@ -420,6 +454,7 @@ class BookingFilterSet(WagtailFilterSet):
 class BookingViewSet(SnippetViewSet):
     model = Booking
     icon = "date"
+    chooser_viewset_class = BookingChooserViewSet
     index_view_class = BookingIndexView
     inspect_view_class = BookingInspectView
     menu_label = _("Bookings")
@@ -434,7 +469,6 @@ class BookingViewSet(SnippetViewSet):
         Column("get_payment_status_display", label=_("Payment")),
     ]
     filterset_class = BookingFilterSet
-    search_fields = ["reference", "member_name", "member_email"]
     inspect_view_fields = [
         "reference",
         "member_name",
@@ -482,6 +516,7 @@ def account_provider_choices() -> list[tuple[str, Any]]:
 class ConferencingAccountViewSet(SnippetViewSet):
     model = ConferencingAccount
     icon = "media"
+    chooser_viewset_class = ConferencingAccountChooserViewSet
     menu_label = _("Conferencing accounts")
     list_display = [
         "__str__",

@@ -5,7 +5,12 @@ from wagtail.snippets.models import register_snippet
 
 from . import admin_calendar, admin_urls, alerts, connect, reports
 from .models import Booking, BookingEmailSettings, ConferencingSettings
-from .viewsets import BookingPermissionPolicy, BookingsViewSetGroup, BookingViewSet
+from .viewsets import (
+    BookingPermissionPolicy,
+    BookingsViewSetGroup,
+    BookingViewSet,
+    refuse_deleting_booked_classes,
+)
 
 try:
     from wagtail.permissions import register_permission_policy
@@ -15,6 +20,7 @@ else:
     register_permission_policy(Booking, BookingPermissionPolicy(Booking))
 
 register_snippet(BookingsViewSetGroup)
+hooks.register("before_delete_snippet", refuse_deleting_booked_classes)
 register_setting(BookingEmailSettings, icon="mail")
 register_setting(ConferencingSettings, icon="media")
 

@@ -308,7 +308,7 @@ def test_a_refused_refresh_asks_for_a_reconnect_and_tells_the_administrators(
     assert anna_zoom.status == AccountStatus.NEEDS_RECONNECTING
     (message,) = [m for m in mail.outbox if "admin@example.com" in m.to]
     assert "needs reconnecting" in message.subject
-    assert "zoom (Anna Rossi)" in message.body
+    assert "Zoom · anna@example.com" in message.body
     assert "Reconnect the account" in message.body
     assert fake.meetings == {}
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from wagtail.search import index
 
 # Crockford-style alphabet: no 0/O or 1/I/L confusion when a member reads it out.
@@ -20,15 +21,15 @@ def new_reference() -> str:
 
 
 class BookingStatus(models.TextChoices):
-    CONFIRMED = "confirmed", _("Confirmed")
-    CANCELLED = "cancelled", _("Cancelled")
+    CONFIRMED = "confirmed", pgettext_lazy("booking status", "Confirmed")
+    CANCELLED = "cancelled", pgettext_lazy("booking status", "Cancelled")
 
 
 class PaymentStatus(models.TextChoices):
-    NOT_REQUIRED = "not_required", _("Not required")
-    PENDING = "pending", _("Pending")
-    PAID = "paid", _("Paid")
-    REFUNDED = "refunded", _("Refunded")
+    NOT_REQUIRED = "not_required", pgettext_lazy("payment status", "Not required")
+    PENDING = "pending", pgettext_lazy("payment status", "Pending")
+    PAID = "paid", pgettext_lazy("payment status", "Paid")
+    REFUNDED = "refunded", pgettext_lazy("payment status", "Refunded")
 
 
 class BookingQuerySet(models.QuerySet):
@@ -114,8 +115,13 @@ class Booking(index.Indexed, models.Model):
         index.SearchField("reference"),
         index.SearchField("member_name"),
         index.SearchField("member_email"),
+        index.AutocompleteField("reference"),
+        index.AutocompleteField("member_name"),
         index.FilterField("status"),
         index.FilterField("start"),
+        # What a staff member's listing is limited to (permissions.visible_bookings).
+        index.FilterField("staff"),
+        index.FilterField("session"),
     ]
 
     class Meta:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from modelcluster.fields import ParentalManyToManyField
 from modelcluster.models import ClusterableModel
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFieldPanel
@@ -86,7 +87,11 @@ class Staff(index.Indexed, ClusterableModel):
         InlinePanel("working_hours", heading=_("Weekly working hours"), label=_("Hours")),
         InlinePanel("time_off", heading=_("Time off"), label=_("Time off")),
     ]
-    search_fields = [index.SearchField("name"), index.SearchField("email")]
+    search_fields = [
+        index.SearchField("name"),
+        index.SearchField("email"),
+        index.AutocompleteField("name"),
+    ]
 
     class Meta:
         verbose_name = _("staff member")
@@ -105,7 +110,9 @@ class Service(index.Indexed, PricedMixin, OnlineMeetingFields, ClusterableModel)
     """A one-to-one appointment that members book with one staff member."""
 
     name = models.CharField(_("name"), max_length=200)
-    slug = models.SlugField(_("slug"), max_length=200, unique=True)
+    slug = models.SlugField(
+        pgettext_lazy("part of a web address", "slug"), max_length=200, unique=True
+    )
     description = models.TextField(_("description"), blank=True)
     duration_minutes = models.PositiveIntegerField(
         _("duration (minutes)"), default=30, validators=[MinValueValidator(5)]
@@ -176,7 +183,11 @@ class Service(index.Indexed, PricedMixin, OnlineMeetingFields, ClusterableModel)
         MultiFieldPanel(OnlineMeetingFields.meeting_panels, heading=_("Online meetings")),
         FieldPanel("active"),
     ]
-    search_fields = [index.SearchField("name"), index.SearchField("description")]
+    search_fields = [
+        index.SearchField("name"),
+        index.SearchField("description"),
+        index.AutocompleteField("name"),
+    ]
 
     class Meta:
         verbose_name = _("service")
@@ -191,7 +202,9 @@ class GroupClass(index.Indexed, PricedMixin, OnlineMeetingFields, ClusterableMod
     """A class with a capacity, held in sessions that members sign up for."""
 
     name = models.CharField(_("name"), max_length=200)
-    slug = models.SlugField(_("slug"), max_length=200, unique=True)
+    slug = models.SlugField(
+        pgettext_lazy("part of a web address", "slug"), max_length=200, unique=True
+    )
     description = models.TextField(_("description"), blank=True)
     capacity = models.PositiveIntegerField(
         _("capacity"), default=10, validators=[MinValueValidator(1)]
@@ -241,15 +254,19 @@ class GroupClass(index.Indexed, PricedMixin, OnlineMeetingFields, ClusterableMod
         FieldPanel("active"),
         InlinePanel(
             "sessions",
-            heading=_("Sessions"),
-            label=_("Session"),
+            heading=pgettext_lazy("class sessions", "Sessions"),
+            label=pgettext_lazy("class session", "Session"),
             help_text=_(
                 "To hold one session in person or change its link at the last minute, use "
                 "“Session links” in the Classes listing: its attendees are emailed."
             ),
         ),
     ]
-    search_fields = [index.SearchField("name"), index.SearchField("description")]
+    search_fields = [
+        index.SearchField("name"),
+        index.SearchField("description"),
+        index.AutocompleteField("name"),
+    ]
 
     class Meta:
         verbose_name = _("class")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from wagtail.admin.panels import FieldPanel
 from wagtail.contrib.settings.models import BaseSiteSetting
 
@@ -103,9 +104,9 @@ class OnlineMeetingFields(models.Model):
 
 
 class AccountStatus(models.TextChoices):
-    CONNECTED = "connected", _("Connected")
-    NEEDS_RECONNECTING = "needs_reconnecting", _("Needs reconnecting")
-    DISCONNECTED = "disconnected", _("Disconnected")
+    CONNECTED = "connected", pgettext_lazy("account status", "Connected")
+    NEEDS_RECONNECTING = "needs_reconnecting", pgettext_lazy("account status", "Needs reconnecting")
+    DISCONNECTED = "disconnected", pgettext_lazy("account status", "Disconnected")
 
 
 class ConferencingAccount(models.Model):
@@ -157,8 +158,26 @@ class ConferencingAccount(models.Model):
         permissions = [("connect_own_account", _("Can connect their own video account"))]
 
     def __str__(self) -> str:
-        who = self.staff.name if self.staff_id else _("site")
-        return self.label or f"{self.provider} ({who})"
+        """The name given to the account, else its provider's name and whose account it is.
+
+        For example *Zoom · studio@example.com*; before the provider has said which user
+        connected (or once that is forgotten), the staff member's name or *site account*.
+        """
+        if self.label:
+            return self.label
+        from ..providers import get_provider
+
+        try:
+            provider = str(get_provider(self.provider).name)
+        except ImproperlyConfigured:  # no longer enabled: its id is all there is
+            provider = self.provider
+        if self.external_email:
+            return f"{provider} · {self.external_email}"
+        if self.staff_id:
+            return f"{provider} · {self.staff.name}"
+        if self.is_organisation:
+            return _("%(provider)s · organisation account") % {"provider": provider}
+        return _("%(provider)s · site account") % {"provider": provider}
 
     @property
     def is_connected(self) -> bool:
@@ -196,11 +215,11 @@ class ConferencingSettings(BaseSiteSetting):
 
 
 class MeetingState(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    CREATING = "creating", _("Being created")
-    READY = "ready", _("Ready")
-    FAILED = "failed", _("Failed")
-    CANCELLED = "cancelled", _("Cancelled")
+    PENDING = "pending", pgettext_lazy("meeting state", "Pending")
+    CREATING = "creating", pgettext_lazy("meeting state", "Being created")
+    READY = "ready", pgettext_lazy("meeting state", "Ready")
+    FAILED = "failed", pgettext_lazy("meeting state", "Failed")
+    CANCELLED = "cancelled", pgettext_lazy("meeting state", "Cancelled")
 
 
 class Meeting(models.Model):
@@ -312,8 +331,8 @@ def new_join_token() -> str:
 
 
 class JoinPassRole(models.TextChoices):
-    ATTENDEE = "attendee", _("Attendee")
-    HOST = "host", _("Host")
+    ATTENDEE = "attendee", pgettext_lazy("meeting role", "Attendee")
+    HOST = "host", pgettext_lazy("meeting role", "Host")
 
 
 class JoinPass(models.Model):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from modelcluster.fields import ParentalKey
 from wagtail.admin.panels import FieldPanel, FieldRowPanel
 from wagtail.models import Orderable
@@ -14,13 +15,13 @@ from wagtail.models import Orderable
 from .conferencing import validate_meeting_url
 
 WEEKDAYS = [
-    (0, _("Monday")),
-    (1, _("Tuesday")),
-    (2, _("Wednesday")),
-    (3, _("Thursday")),
-    (4, _("Friday")),
-    (5, _("Saturday")),
-    (6, _("Sunday")),
+    (0, pgettext_lazy("weekday", "Monday")),
+    (1, pgettext_lazy("weekday", "Tuesday")),
+    (2, pgettext_lazy("weekday", "Wednesday")),
+    (3, pgettext_lazy("weekday", "Thursday")),
+    (4, pgettext_lazy("weekday", "Friday")),
+    (5, pgettext_lazy("weekday", "Saturday")),
+    (6, pgettext_lazy("weekday", "Sunday")),
 ]
 
 

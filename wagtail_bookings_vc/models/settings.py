@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel, ObjectList, TabbedInterface
 from wagtail.contrib.settings.models import BaseSiteSetting
 
@@ -37,31 +38,31 @@ class BookingEmailSettings(BaseSiteSetting):
     notify_staff = models.BooleanField(_("email staff about their bookings"), default=True)
 
     member_confirmation_subject = models.CharField(
-        _("subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
+        pgettext_lazy("email", "subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
     )
     member_confirmation_body = models.TextField(_("body"), blank=True, help_text=BODY_HELP)
     member_reschedule_subject = models.CharField(
-        _("subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
+        pgettext_lazy("email", "subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
     )
     member_reschedule_body = models.TextField(_("body"), blank=True, help_text=BODY_HELP)
     member_cancellation_subject = models.CharField(
-        _("subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
+        pgettext_lazy("email", "subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
     )
     member_cancellation_body = models.TextField(_("body"), blank=True, help_text=BODY_HELP)
     member_reminder_subject = models.CharField(
-        _("subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
+        pgettext_lazy("email", "subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
     )
     member_reminder_body = models.TextField(_("body"), blank=True, help_text=BODY_HELP)
     staff_confirmation_subject = models.CharField(
-        _("subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
+        pgettext_lazy("email", "subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
     )
     staff_confirmation_body = models.TextField(_("body"), blank=True, help_text=BODY_HELP)
     staff_reschedule_subject = models.CharField(
-        _("subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
+        pgettext_lazy("email", "subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
     )
     staff_reschedule_body = models.TextField(_("body"), blank=True, help_text=BODY_HELP)
     staff_cancellation_subject = models.CharField(
-        _("subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
+        pgettext_lazy("email", "subject"), max_length=255, blank=True, help_text=SUBJECT_HELP
     )
     staff_cancellation_body = models.TextField(_("body"), blank=True, help_text=BODY_HELP)
 

@@ -81,12 +81,23 @@ test-proof-full: $(STAMP)
 	BVC_PROOF_SIZE=1000 BVC_PROOF_RESULTS=benchmarks/results/proof-sqlite-full.json $(BIN)/pytest tests/proof $(PYTEST_ARGS)
 	BVC_DATABASE=postgres BVC_PG_TEST_NAME=test_bvc_proof_$$$$ BVC_PROOF_SIZE=1000 BVC_PROOF_RESULTS=benchmarks/results/proof-postgres-full.json $(BIN)/pytest tests/proof $(PYTEST_ARGS)
 
-## Benchmarks: print a table and keep the results in benchmarks/results/.
-## BENCH_ARGS=--quick for a small run (1,000 bookings).
+## Benchmarks: print a table and keep the results in benchmarks/results/, then plot the
+## latency against the number of bookings. BENCH_ARGS=--quick for a small run (1,000
+## bookings). They run in an environment of their own, which alone has django-appointment
+## (measured side by side) and matplotlib.
 BENCH_ARGS ?=
-bench: $(STAMP)
-	$(PY) -m benchmarks.run $(BENCH_ARGS)
-	$(PY) -m benchmarks.run --database postgres $(BENCH_ARGS)
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed."; exit 1; }
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[test,postgres,redis,bench]"
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks.run --database postgres $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks.plot
 
 ## Build the documentation site into docs/_build; any warning fails the build.
 docs: $(STAMP)
@@ -98,4 +109,4 @@ check-wheel: $(STAMP)
 	$(PY) scripts/check-wheel
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) demo.sqlite3 var docs/_build
+	rm -rf $(VENV) $(COMPAT_VENV) $(BENCH_VENV) demo.sqlite3 var docs/_build

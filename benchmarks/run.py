@@ -16,7 +16,14 @@ it drops afterwards), loads the existing bookings, then measures, and prints a t
   answers in 300 ms;
 * free slots of one staff member over 30 days, and of a service with 20 staff;
 * the members area of a member with 500 bookings: queries (and those of a member with
-  50 bookings: the same number) and render time.
+  50 bookings: the same number) and render time;
+* the admin calendar's busiest week;
+* bookings per second through gunicorn, 50 signed-in members booking at once;
+* the booking request and free slots of 20 staff at several numbers of existing
+  bookings, while they are loaded (``python -m benchmarks.plot`` draws them);
+* side by side with django-appointment, when it is installed (the ``bench`` extra,
+  :mod:`benchmarks.peer`): the same staff, hours and bookings, free slots and booking
+  timed in turn, and the ratio.
 
 The worker is a real ``manage.py qcluster`` process (one worker) on the Redis broker
 when Redis answers on 127.0.0.1:6379, else on the database broker; the provider is a
@@ -90,6 +97,13 @@ def sizes(quick: bool) -> dict[str, int]:
             "slots_many": 5,
             "members_area": 5,
             "calendar": 5,
+            "checkpoints": (250, 500, 1_000),
+            "scaling_requests": 5,
+            "scaling_slots": 3,
+            "concurrent_members": 50,
+            "bookings_per_member": 3,
+            "peer_slots": 5,
+            "peer_requests": 5,
         }
     return {
         "bookings": 10_000,
@@ -100,6 +114,13 @@ def sizes(quick: bool) -> dict[str, int]:
         "slots_many": 30,
         "members_area": 20,
         "calendar": 20,
+        "checkpoints": (1_000, 2_500, 5_000, 10_000),
+        "scaling_requests": 30,
+        "scaling_slots": 10,
+        "concurrent_members": 50,
+        "bookings_per_member": 10,
+        "peer_slots": 30,
+        "peer_requests": 30,
     }
 
 
@@ -233,8 +254,19 @@ def flush_queue() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def load_data(count: int, server: Any) -> dict[str, Any]:
-    """Staff, a service, members and ``count`` existing bookings; returns what is measured."""
+def load_data(
+    count: int,
+    server: Any,
+    *,
+    checkpoints: tuple[int, ...] = (),
+    at_checkpoint: Callable[[dict[str, Any], int], None] | None = None,
+) -> dict[str, Any]:
+    """Staff, a service, members and ``count`` existing bookings; returns what is measured.
+
+    The bookings go in in batches; once ``checkpoints[i]`` of them are in,
+    ``at_checkpoint(data, checkpoints[i])`` runs (the latency against the number of
+    bookings is measured that way).
+    """
     from django.contrib.auth import get_user_model
     from django.utils import timezone
     from wagtail.models import Site
@@ -324,7 +356,21 @@ def load_data(count: int, server: Any) -> dict[str, Any]:
                 time_zone="Europe/Rome",
             )
         )
-    Booking.objects.bulk_create(rows, batch_size=1000)
+    data = {
+        "service": service,
+        "staff": staff,
+        "booker": booker,
+        "heavy": heavy,
+        "light": light,
+        "members": members,
+        "members_path": members_page.url,
+    }
+    done = 0
+    for stop in sorted({*(point for point in checkpoints if point < count), count}):
+        Booking.objects.bulk_create(rows[done:stop], batch_size=1000)
+        done = stop
+        if at_checkpoint is not None and stop in checkpoints:
+            at_checkpoint(data, stop)
     # The members-area members' bookings have their links, as online bookings do.
     linked = list(Booking.objects.filter(member__in=[heavy, light]))
     JoinPass.objects.bulk_create(
@@ -346,14 +392,7 @@ def load_data(count: int, server: Any) -> dict[str, Any]:
         )
         for booking in linked
     )
-    return {
-        "service": service,
-        "staff": staff,
-        "booker": booker,
-        "heavy": heavy,
-        "light": light,
-        "members_path": members_page.url,
-    }
+    return data
 
 
 # --------------------------------------------------------------------------------------
@@ -364,7 +403,7 @@ def load_data(count: int, server: Any) -> dict[str, Any]:
 class Booker:
     """Books free slots of the service one after the other, through the booking page."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], *, first_day: int = 7) -> None:
         from django.test import Client
         from django.utils import timezone
 
@@ -373,8 +412,8 @@ class Booker:
         self.service = data["service"]
         self.client = Client()
         self.client.force_login(data["booker"])
-        # Inside the year the existing bookings fill.
-        first = timezone.localdate() + dt.timedelta(days=7)
+        # By default inside the year the existing bookings fill.
+        first = timezone.localdate() + dt.timedelta(days=first_day)
         self.slots = iter(availability.free_slots(self.service, start_date=first, days=60))
 
     def book(self) -> tuple[float, int]:
@@ -516,6 +555,190 @@ def measure_calendar_week(count: int) -> dict[str, Any]:
     }
 
 
+class Scaling:
+    """Latency against the number of existing bookings, measured while they are loaded.
+
+    At each checkpoint: the booking request (on dates the existing bookings do not
+    reach, so that every checkpoint books the same kind of slot) and the free slots of
+    the service with 20 staff over 30 days.
+    """
+
+    def __init__(self, requests: int, slot_runs: int) -> None:
+        self.requests = requests
+        self.slot_runs = slot_runs
+        self.points: list[dict[str, Any]] = []
+
+    def __call__(self, data: dict[str, Any], existing: int) -> None:
+        booker = Booker(data, first_day=200)
+        booking = measure_booking(booker, self.requests)
+        slots = measure_free_slots(data, self.slot_runs, one=False)
+        self.points.append(
+            {
+                "existing_bookings": existing,
+                "booking_request_p50_ms": booking["p50_ms"],
+                "booking_request_p95_ms": booking["p95_ms"],
+                "free_slots_20_staff_p50_ms": slots["p50_ms"],
+                "free_slots_20_staff_p95_ms": slots["p95_ms"],
+            }
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def web_server(log: Path, *, processes: int = 2, threads: int = 8) -> Iterator[str]:
+    """The example site under gunicorn on this run's database; yields its base URL."""
+    import requests
+
+    port = free_port()
+    with log.open("ab") as output:
+        server = subprocess.Popen(  # noqa: S603 - our own interpreter
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "example_site.wsgi:application",
+                f"--bind=127.0.0.1:{port}",
+                f"--workers={processes}",
+                "--worker-class=gthread",
+                f"--threads={threads}",
+                "--timeout=120",
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    probe = requests.Session()
+    probe.trust_env = False
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"gunicorn stopped:\n{log.read_text()}")
+            try:
+                probe.get(f"{base}/accounts/login/", timeout=60)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=20)
+
+
+def measure_throughput(data: dict[str, Any], size: dict[str, Any], log: Path) -> dict[str, Any]:
+    """Bookings per second through gunicorn, with members booking at the same time.
+
+    Every member is signed in and books ``bookings_per_member`` free slots one after
+    the other, as a browser does: the booking page (GET, for its form and CSRF token),
+    then *Book* (POST). The members' slots are all different, so every booking must
+    succeed; the figure is successful bookings per second of wall time.
+    """
+    import re
+    import threading
+
+    import requests
+    from django.test import Client
+    from django.utils import timezone
+
+    from wagtail_bookings_vc import availability
+    from wagtail_bookings_vc.views import iso_utc
+
+    service = data["service"]
+    members = data["members"][: size["concurrent_members"]]
+    each = size["bookings_per_member"]
+    # Dates beyond the existing bookings and the other measurements' bookings.
+    first = timezone.localdate() + dt.timedelta(days=280)
+    slots = availability.free_slots(service, start_date=first, days=60)
+    if len(slots) < len(members) * each:
+        raise RuntimeError("not enough free slots for the throughput run")
+    browsers = []
+    for member in members:
+        client = Client()
+        client.force_login(member)
+        browser = requests.Session()
+        browser.trust_env = False
+        browser.cookies.set("sessionid", client.cookies["sessionid"].value)
+        browsers.append(browser)
+
+    token_pattern = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+    posts: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    with web_server(log) as base:
+        # Every process and thread of the server answers once before the clock starts.
+        for browser in browsers[:16]:
+            browser.get(f"{base}/accounts/login/", timeout=30)
+        barrier = threading.Barrier(len(browsers) + 1)
+
+        def member(index: int) -> None:
+            browser = browsers[index]
+            barrier.wait(timeout=60)
+            for slot in slots[index :: len(browsers)][:each]:
+                url = (
+                    f"{base}/bookings/services/{service.slug}/book/"
+                    f"?staff={slot.staff_id}&start={iso_utc(slot.start)}"
+                )
+                try:
+                    page = browser.get(url, timeout=120)
+                    token = token_pattern.search(page.text)[1]
+                    began = time.perf_counter()
+                    answer = browser.post(
+                        url,
+                        {"csrfmiddlewaretoken": token, "time_zone": "Europe/Rome", "notes": ""},
+                        headers={"Referer": url},
+                        allow_redirects=False,
+                        timeout=120,
+                    )
+                    elapsed = (time.perf_counter() - began) * 1000
+                except (requests.RequestException, TypeError) as error:
+                    with lock:
+                        errors.append(repr(error))
+                    continue
+                with lock:
+                    if answer.status_code == 302:
+                        posts.append(elapsed)
+                    else:
+                        errors.append(f"POST answered {answer.status_code}")
+
+        threads = [
+            threading.Thread(target=member, args=(index,), daemon=True)
+            for index in range(len(browsers))
+        ]
+        for thread in threads:
+            thread.start()
+        barrier.wait(timeout=60)
+        began = time.perf_counter()
+        for thread in threads:
+            thread.join(timeout=600)
+        seconds = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"{len(errors)} bookings failed, the first: {errors[0]}")
+    return {
+        **percentiles(posts),
+        "members": len(browsers),
+        "bookings": len(posts),
+        "seconds": round(seconds, 2),
+        "bookings_per_second": round(len(posts) / seconds, 1),
+        "server": "gunicorn, 2 processes x 8 threads (gthread)",
+    }
+
+
 # --------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------
@@ -559,9 +782,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             django.setup()
             from django.core.management import call_command
 
+            from benchmarks import peer
+
+            if peer.available():
+                peer.quiet_logs()
+
             call_command("migrate", verbosity=0, interactive=False)
             began = time.monotonic()
-            data = load_data(size["bookings"], server)
+            scaling = Scaling(size["scaling_requests"], size["scaling_slots"])
+            data = load_data(
+                size["bookings"],
+                server,
+                checkpoints=size["checkpoints"],
+                at_checkpoint=scaling,
+            )
             load_seconds = time.monotonic() - began
             flush_queue()
 
@@ -574,6 +808,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             results["members_area_500_bookings"] = measure_members_area(data, size["members_area"])
             results["admin_calendar_week"] = measure_calendar_week(size["calendar"])
+            # The same staff, hours and bookings in django-appointment, timed in turn.
+            if peer.available():
+                results["django_appointment"] = peer.measure(peer.load(data), data, size)
 
             worker = Worker(workdir / "worker.log")
             booker = Booker(data)
@@ -581,6 +818,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 # A worker makes the meetings meanwhile, from a provider answering at once.
                 worker.start()
                 results["booking_request"] = measure_booking(booker, size["requests"])
+                # Members booking at the same time through a real WSGI server.
+                results["throughput"] = measure_throughput(data, size, workdir / "gunicorn.log")
                 # The same with the provider taking 2 s: the request must not wait for it.
                 server.add_latency(2.0)
                 calls = len(server.requests)
@@ -620,6 +859,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "targets_ms": TARGETS,
         "results": results,
+        "scaling": scaling.points,
     }
 
 
@@ -659,6 +899,32 @@ def table(report: dict[str, Any]) -> str:
             f"{'admin calendar: bookings in that week / queries':<52} "
             f"{week['bookings_in_the_week']:>9} {week['queries']:>9}"
         )
+    throughput = report["results"].get("throughput")
+    if throughput:
+        lines += [
+            "",
+            f"bookings per second through gunicorn, {throughput['members']} members at once: "
+            f"{throughput['bookings_per_second']} ({throughput['bookings']} bookings in "
+            f"{throughput['seconds']} s; Book p50 {throughput['p50_ms']} ms, "
+            f"p95 {throughput['p95_ms']} ms)",
+        ]
+    if report["results"].get("django_appointment"):
+        from benchmarks import peer
+
+        lines += ["", peer.table(report["results"]["django_appointment"])]
+    if report.get("scaling"):
+        lines += [
+            "",
+            f"{'existing bookings':>18} {'booking p50':>12} {'booking p95':>12} "
+            f"{'slots(20) p50':>14} {'slots(20) p95':>14}",
+        ]
+        lines += [
+            f"{point['existing_bookings']:>18,} {point['booking_request_p50_ms']:>12.1f} "
+            f"{point['booking_request_p95_ms']:>12.1f} "
+            f"{point['free_slots_20_staff_p50_ms']:>14.1f} "
+            f"{point['free_slots_20_staff_p95_ms']:>14.1f}"
+            for point in report["scaling"]
+        ]
     lines.append("")
     lines.append(
         "full GCs: Python's full garbage collections during the samples, and the longest; "

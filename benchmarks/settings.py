@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import django
@@ -32,6 +33,12 @@ else:
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
         }
     }
+
+# django-appointment, the app the run compares with (benchmarks.peer), when it is installed.
+# Last, so that its templates and translations never shadow the site's.
+if importlib.util.find_spec("appointment") is not None:
+    INSTALLED_APPS = [*INSTALLED_APPS, "appointment"]
+    APPOINTMENT_WEBSITE_NAME = "Riverside Wellbeing Studio"
 
 SECRET_KEY = os.environ["BVC_BENCH_SECRET_KEY"]
 DEBUG = False

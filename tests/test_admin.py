@@ -11,7 +11,13 @@ from django.utils import timezone
 
 from wagtail_bookings_vc.models import Booking, ClassSession
 
-from .factories import ClassSessionFactory, GroupClassFactory, ServiceFactory, StaffFactory
+from .factories import (
+    AppointmentFactory,
+    ClassSessionFactory,
+    GroupClassFactory,
+    ServiceFactory,
+    StaffFactory,
+)
 
 ROME = zoneinfo.ZoneInfo("Europe/Rome")
 
@@ -333,11 +339,19 @@ def test_every_listing_finds_what_is_searched(admin_client, model_name):
     ServiceFactory(name="Physiotherapy")
     GroupClassFactory(name="Physiotherapy group")
     StaffFactory(name="Physiotherapy Team", email="physio@example.com")
+    booking = AppointmentFactory(member_name="Physiotherapy Client")
+    other = AppointmentFactory(member_name="Someone Else")
     for term in ("Physiotherapy", "Physio"):  # whole words, and the start of one
         response = admin_client.get(snippet_url(model_name, "list"), {"q": term})
         assert response.status_code == 200
-        if model_name != "booking":
-            assert "Physiotherapy" in response.content.decode()
+        text = response.content.decode()
+        assert "Physiotherapy" in text
+        if model_name == "booking":
+            assert booking.reference in text
+            assert other.reference not in text
+    if model_name == "booking":  # a reference, or part of it
+        text = admin_client.get(snippet_url("booking", "list"), {"q": other.reference[2:8]})
+        assert other.reference in text.content.decode()
 
 
 @pytest.mark.django_db

@@ -469,6 +469,10 @@ class BookingViewSet(SnippetViewSet):
         Column("get_payment_status_display", label=_("Payment")),
     ]
     filterset_class = BookingFilterSet
+    # Bookings stay out of Wagtail's search index: a booking request then writes only
+    # the booking. The listing searches these columns in the database instead.
+    search_backend_name = None
+    search_fields = ["reference", "member_name", "member_email"]
     inspect_view_fields = [
         "reference",
         "member_name",

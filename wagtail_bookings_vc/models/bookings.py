@@ -9,7 +9,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
-from wagtail.search import index
 
 # Crockford-style alphabet: no 0/O or 1/I/L confusion when a member reads it out.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -43,7 +42,7 @@ class BookingQuerySet(models.QuerySet):
         return self.filter(end__lte=now)
 
 
-class Booking(index.Indexed, models.Model):
+class Booking(models.Model):
     """A member's booking. Written only through ``wagtail_bookings_vc.bookings``."""
 
     reference = models.CharField(
@@ -110,19 +109,6 @@ class Booking(index.Indexed, models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = BookingQuerySet.as_manager()
-
-    search_fields = [
-        index.SearchField("reference"),
-        index.SearchField("member_name"),
-        index.SearchField("member_email"),
-        index.AutocompleteField("reference"),
-        index.AutocompleteField("member_name"),
-        index.FilterField("status"),
-        index.FilterField("start"),
-        # What a staff member's listing is limited to (permissions.visible_bookings).
-        index.FilterField("staff"),
-        index.FilterField("session"),
-    ]
 
     class Meta:
         verbose_name = _("booking")

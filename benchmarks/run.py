@@ -27,7 +27,8 @@ it drops afterwards), loads the existing bookings, then measures, and prints a t
 
 The worker is a real ``manage.py qcluster`` process (one worker) on the Redis broker
 when Redis answers on 127.0.0.1:6379, else on the database broker; the provider is a
-loopback fake (:mod:`tests.proof.flaky`) with the latency each measurement needs.
+loopback fake (:mod:`tests.proof.flaky`), in a process of its own, with the latency each
+measurement needs.
 
 Results go to ``benchmarks/results/<time>-<database>-<mode>.json`` and are merged into
 ``benchmarks/results/latest.json`` (one entry per database and mode), which
@@ -53,6 +54,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +242,60 @@ class Worker:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=20)
+
+
+class _Provider:
+    """The loopback fake provider, run inside the provider's own process."""
+
+    def __init__(self) -> None:
+        from tests.proof.flaky import FlakyMeetingsServer
+
+        self.server = FlakyMeetingsServer(fault_rate=0.0)
+        self.server.__enter__()
+
+    def url(self) -> str:
+        return self.server.url
+
+    def add_latency(self, seconds: float) -> None:
+        self.server.add_latency(seconds)
+
+    def issue_credentials(self) -> dict[str, Any]:
+        return self.server.issue_credentials()
+
+    def calls(self) -> int:
+        return len(self.server.requests)
+
+    def close(self) -> None:
+        self.server.__exit__(None, None, None)
+
+
+class _ProviderManager(BaseManager):
+    pass
+
+
+_ProviderManager.register("Provider", _Provider)
+
+
+@contextlib.contextmanager
+def provider_process() -> Iterator[Any]:
+    """The fake provider in a process of its own, as a real provider is not in the web
+    process: its answers must not take the interpreter from the requests being timed.
+
+    Yields a proxy with ``url()``, ``add_latency()``, ``issue_credentials()`` and
+    ``calls()``.
+    """
+    import multiprocessing
+
+    manager = _ProviderManager(ctx=multiprocessing.get_context("spawn"))
+    manager.start()
+    try:
+        provider = manager.Provider()  # type: ignore[attr-defined]
+        try:
+            yield provider
+        finally:
+            provider.close()
+    finally:
+        manager.shutdown()
 
 
 def flush_queue() -> None:
@@ -763,18 +819,16 @@ def prepare_environment(args: argparse.Namespace, workdir: Path, fake_url: str) 
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tests.proof.flaky import FlakyMeetingsServer
-
     size = sizes(args.quick)
     if args.bookings:
         size["bookings"] = args.bookings
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="bvc-bench-") as tmp,
-        FlakyMeetingsServer(fault_rate=0.0) as server,
+        provider_process() as server,
     ):
         workdir = Path(tmp)
-        broker = prepare_environment(args, workdir, server.url)
+        broker = prepare_environment(args, workdir, server.url())
         with throwaway_database(args.database, workdir) as name:
             os.environ["BVC_BENCH_DB_NAME"] = name
             import django
@@ -822,13 +876,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["throughput"] = measure_throughput(data, size, workdir / "gunicorn.log")
                 # The same with the provider taking 2 s: the request must not wait for it.
                 server.add_latency(2.0)
-                calls = len(server.requests)
+                calls = server.calls()
                 results["booking_request_slow_provider"] = measure_booking(
                     booker, size["slow_requests"]
                 )
                 # The worker was calling the slow provider while the requests were timed.
                 results["booking_request_slow_provider"]["provider_calls_meanwhile"] = (
-                    len(server.requests) - calls
+                    server.calls() - calls
                 )
                 worker.stop()
                 flush_queue()

@@ -377,3 +377,30 @@ def test_a_class_without_bookings_is_deleted(admin_client):
     response = admin_client.post(snippet_url("groupclass", "delete", session.group_class.pk))
     assert response.status_code == 302
     assert not ClassSession.objects.filter(pk=session.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("model_name", "field"), [("service", "bookable"), ("staff", "active")])
+def test_a_service_or_staff_member_with_bookings_is_not_deleted(admin_client, model_name, field):
+    booking = AppointmentFactory()
+    instance = booking.service if model_name == "service" else booking.staff
+    url = snippet_url(model_name, "delete", instance.pk)
+
+    for response in (admin_client.get(url), admin_client.post(url)):
+        assert response.status_code == 302
+        assert response["Location"] == snippet_url(model_name, "edit", instance.pk)
+    followed = admin_client.get(response["Location"]).content.decode()
+    assert (
+        f"“{instance.name}” cannot be deleted: it has bookings. Untick “{field}” to stop "
+        "new bookings."
+    ) in followed
+    assert type(instance).objects.filter(pk=instance.pk).exists()
+    assert Booking.objects.filter(pk=booking.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_service_without_bookings_is_deleted(admin_client):
+    service = ServiceFactory()
+    response = admin_client.post(snippet_url("service", "delete", service.pk))
+    assert response.status_code == 302
+    assert not type(service).objects.filter(pk=service.pk).exists()

@@ -164,32 +164,42 @@ class SessionSeriesView(WagtailAdminTemplateMixin, FormView):
         return redirect("wagtailsnippets_wagtail_bookings_vc_groupclass:edit", self.group_class.pk)
 
 
-def refuse_deleting_booked_classes(request: Any, instances: list[Any]) -> Any:
-    """``before_delete_snippet``: a class whose sessions have bookings is not deleted.
+#: What links each catalogue model to its bookings.
+BOOKINGS_OF = {GroupClass: "session__group_class", Service: "service", Staff: "staff"}
 
-    Its bookings protect its sessions, which the class's deletion would take with it;
-    Wagtail's delete view only sees what refers to the class itself.
+
+def refuse_deleting_booked(request: Any, instances: list[Any]) -> Any:
+    """``before_delete_snippet``: a service, class or staff member with bookings stays.
+
+    Their bookings protect them (and a class's sessions). Bookings are left out of
+    Wagtail's reference index, to keep the booking request short, so Wagtail's delete
+    view does not see them: this says why instead of failing.
     """
-    classes = [instance for instance in instances if isinstance(instance, GroupClass)]
-    if not classes or not Booking.objects.filter(session__group_class__in=classes).exists():
+    model = type(instances[0]) if instances else None
+    lookup = BOOKINGS_OF.get(model)
+    if lookup is None:
         return None
     booked = [
-        group_class
-        for group_class in classes
-        if Booking.objects.filter(session__group_class=group_class).exists()
+        instance for instance in instances if Booking.objects.filter(**{lookup: instance}).exists()
     ]
-    for group_class in booked:
-        messages.error(
-            request,
-            _(
+    if not booked:
+        return None
+    for instance in booked:
+        if model is GroupClass:
+            text = _(
                 "“%(name)s” cannot be deleted: its sessions have bookings. Cancel its "
                 "sessions instead, or untick “bookable” to stop new bookings."
-            )
-            % {"name": group_class.name},
-        )
-    if len(classes) == 1:
-        return redirect("wagtailsnippets_wagtail_bookings_vc_groupclass:edit", classes[0].pk)
-    return redirect("wagtailsnippets_wagtail_bookings_vc_groupclass:list")
+            ) % {"name": instance.name}
+        else:
+            text = _(
+                "“%(name)s” cannot be deleted: it has bookings. Untick “%(field)s” to "
+                "stop new bookings."
+            ) % {"name": instance.name, "field": model._meta.get_field("active").verbose_name}
+        messages.error(request, text)
+    prefix = f"wagtailsnippets_wagtail_bookings_vc_{model._meta.model_name}"
+    if len(instances) == 1:
+        return redirect(f"{prefix}:edit", instances[0].pk)
+    return redirect(f"{prefix}:list")
 
 
 class GroupClassViewSet(SnippetViewSet):

@@ -9,7 +9,7 @@ from .viewsets import (
     BookingPermissionPolicy,
     BookingsViewSetGroup,
     BookingViewSet,
-    refuse_deleting_booked_classes,
+    refuse_deleting_booked,
 )
 
 try:
@@ -20,7 +20,7 @@ else:
     register_permission_policy(Booking, BookingPermissionPolicy(Booking))
 
 register_snippet(BookingsViewSetGroup)
-hooks.register("before_delete_snippet", refuse_deleting_booked_classes)
+hooks.register("before_delete_snippet", refuse_deleting_booked)
 register_setting(BookingEmailSettings, icon="mail")
 register_setting(ConferencingSettings, icon="media")
 

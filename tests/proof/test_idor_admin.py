@@ -413,10 +413,10 @@ def snippet_requests(c: Clinic) -> list[Request]:
             common = {"reached_by": reached_by, "refusal": refusal}
             if view == "chosen_multiple":
                 common["query"] = f"?id={pk}"
-            # A class whose sessions have bookings cannot be deleted: even the people who
-            # may delete classes are sent back to its edit view with the reason.
-            booked_class = (viewset.model, view) == (GroupClass, "delete")
-            made.append(get(name, *args, control=not booked_class, **common))
+            # A service, class or staff member with bookings cannot be deleted: even the
+            # people who may delete them are sent back to its edit view with the reason.
+            booked = view == "delete" and viewset.model in (Service, GroupClass, Staff)
+            made.append(get(name, *args, control=not booked, **common))
             if view in WRITING_VIEWS:
                 # Anna, her service and her class have bookings, which protect them from
                 # being deleted: the people who may delete see the confirmation, no more.

@@ -110,6 +110,10 @@ class Booking(models.Model):
 
     objects = BookingQuerySet.as_manager()
 
+    # A booking request writes the booking and nothing for Wagtail's "usage" screens;
+    # deleting what bookings protect is refused by a hook (viewsets.refuse_deleting_booked).
+    wagtail_reference_index_ignore = True
+
     class Meta:
         verbose_name = _("booking")
         verbose_name_plural = _("bookings")

@@ -44,6 +44,60 @@ def bench_tables(latest: dict[str, Any]) -> list[str]:
                 f"| members area queries, 500 bookings / 50 bookings | "
                 f"{area['queries']} | {area['queries_with_50_bookings']} | equal | | |"
             )
+        week = report["results"].get("admin_calendar_week")
+        if week:
+            lines.append(
+                f"| admin calendar: bookings in the busiest week / queries | "
+                f"{week['bookings_in_the_week']} | {week['queries']} | | | |"
+            )
+        lines.append("")
+        lines += extra_tables(report)
+    return lines
+
+
+def extra_tables(report: dict[str, Any]) -> list[str]:
+    """Throughput, latency against the number of bookings, and the peer, when measured."""
+    lines: list[str] = []
+    throughput = report["results"].get("throughput")
+    if throughput:
+        lines += [
+            f"Bookings per second through gunicorn, {throughput['members']} members at once: "
+            f"**{throughput['bookings_per_second']}** ({throughput['bookings']} bookings in "
+            f"{throughput['seconds']} s; *Book* p50 {throughput['p50_ms']:.0f} ms, "
+            f"p95 {throughput['p95_ms']:.0f} ms).",
+            "",
+        ]
+    if report.get("scaling"):
+        lines += [
+            "| existing bookings | booking p50 / p95 ms | free slots (20 staff) p50 / p95 ms |",
+            "|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {point['existing_bookings']:,} | {point['booking_request_p50_ms']} / "
+            f"{point['booking_request_p95_ms']} | {point['free_slots_20_staff_p50_ms']} / "
+            f"{point['free_slots_20_staff_p95_ms']} |"
+            for point in report["scaling"]
+        ]
+        lines.append("")
+    peer = report["results"].get("django_appointment")
+    if peer:
+        lines += [
+            f"Beside {peer['peer']} {peer['peer_version']} "
+            f"({peer['existing_appointments']:,} existing bookings in both):",
+            "",
+            "| measurement | ours p50 / p95 ms | theirs p50 / p95 ms | theirs / ours |",
+            "|---|---:|---:|---:|",
+        ]
+        for label, key in (
+            ("free slots, 1 staff member, 30 days", "free_slots_one_staff_30_days"),
+            ("booking request (ours 1 POST, theirs 2)", "booking_request"),
+        ):
+            found = peer[key]
+            lines.append(
+                f"| {label} | {found['ours']['p50_ms']} / {found['ours']['p95_ms']} | "
+                f"{found['theirs']['p50_ms']} / {found['theirs']['p95_ms']} | "
+                f"{found['ratio']:g}× |"
+            )
         lines.append("")
     return lines
 

@@ -301,7 +301,7 @@ def book_appointment(
         )
         _snapshot(booking, member, service, time_zone, notes)
         booking.save()
-        meetings.plan_booking(booking)
+        meetings.plan_booking(booking, new=True)
         _send_on_commit(booking_confirmed, booking)
     return booking
 

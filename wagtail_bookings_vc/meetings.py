@@ -125,10 +125,24 @@ def meeting_of(booking: Booking) -> Meeting | None:
 # --------------------------------------------------------------------------------------
 
 
-def plan_booking(booking: Booking) -> None:
-    """Give a new booking its join passes and, for automatic links, its (pending) meeting."""
+def plan_booking(booking: Booking, *, new: bool = False) -> None:
+    """Give a booking its join passes and, for automatic links, its (pending) meeting.
+
+    ``new``: the appointment was made in this transaction, so nothing of it exists yet
+    and everything is written at once (the booking request's few queries).
+    """
     kind = link_kind(booking)
     if kind == NO_LINK:
+        return
+    if new and not booking.session_id:
+        JoinPass.objects.bulk_create(
+            JoinPass(booking_id=booking.pk, role=role)
+            for role in (JoinPassRole.ATTENDEE, JoinPassRole.HOST)
+        )
+        if kind == AUTOMATIC:
+            # As request_work() marks it: the sweep makes it if the queue loses the job.
+            meeting = Meeting.objects.create(booking_id=booking.pk, next_attempt_at=timezone.now())
+            jobs.enqueue(ENSURE_JOB, meeting.pk)
         return
     _plan_passes(booking)
     if kind == AUTOMATIC:

@@ -681,7 +681,7 @@ def web_server(log: Path, *, processes: int = 2, threads: int = 8) -> Iterator[s
             try:
                 probe.get(f"{base}/accounts/login/", timeout=60)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
                 time.sleep(0.2)

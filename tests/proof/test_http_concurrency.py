@@ -58,9 +58,10 @@ def wait_until_serving(base: str, server, log) -> None:
     while time.monotonic() < deadline:
         assert server.poll() is None, log.read_text()
         try:
-            requests.get(f"{base}/accounts/login/", timeout=2)
+            # The first answer loads the site in a worker: slow on a busy machine.
+            requests.get(f"{base}/accounts/login/", timeout=30)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
     raise AssertionError(f"gunicorn did not start:\n{log.read_text()}")
 

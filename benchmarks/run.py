@@ -233,15 +233,20 @@ class Worker:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        if process is not None:
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started in a session of its own, and its children (SIGTERM, then
+    SIGKILL after 20 s)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=20)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=20)
 
 
 class _Provider:
@@ -687,13 +692,7 @@ def web_server(log: Path, *, processes: int = 2, threads: int = 8) -> Iterator[s
                 time.sleep(0.2)
         yield base
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=20)
+        stop_group(server)
 
 
 def measure_throughput(data: dict[str, Any], size: dict[str, Any], log: Path) -> dict[str, Any]:
@@ -708,9 +707,9 @@ def measure_throughput(data: dict[str, Any], size: dict[str, Any], log: Path) ->
     import threading
 
     import requests
-    from django.test import Client
     from django.utils import timezone
 
+    from tests.proof.processes import signed_in
     from wagtail_bookings_vc import availability
     from wagtail_bookings_vc.views import iso_utc
 
@@ -722,14 +721,7 @@ def measure_throughput(data: dict[str, Any], size: dict[str, Any], log: Path) ->
     slots = availability.free_slots(service, start_date=first, days=60)
     if len(slots) < len(members) * each:
         raise RuntimeError("not enough free slots for the throughput run")
-    browsers = []
-    for member in members:
-        client = Client()
-        client.force_login(member)
-        browser = requests.Session()
-        browser.trust_env = False
-        browser.cookies.set("sessionid", client.cookies["sessionid"].value)
-        browsers.append(browser)
+    browsers = signed_in(members)
 
     token_pattern = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
     posts: list[float] = []

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -82,3 +83,20 @@ def running(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
     finally:
         for process in processes:
             stop(process, timeout=5)
+
+
+def signed_in(users: list[Any]) -> list[Any]:
+    """One HTTP browser (``requests.Session``) per user, signed in to a server on this
+    database: the session is made as a log-in would make it."""
+    import requests
+    from django.test import Client
+
+    browsers = []
+    for user in users:
+        client = Client()
+        client.force_login(user)
+        browser = requests.Session()
+        browser.trust_env = False
+        browser.cookies.set("sessionid", client.cookies["sessionid"].value)
+        browsers.append(browser)
+    return browsers

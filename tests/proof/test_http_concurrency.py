@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.test import Client
 
 from tests.factories import (
     ClassSessionFactory,
@@ -35,7 +34,7 @@ from tests.factories import (
     StaffFactory,
 )
 from tests.proof.conftest import on_postgres
-from tests.proof.processes import running, start, worker_env
+from tests.proof.processes import running, signed_in, start, worker_env
 from wagtail_bookings_vc.bookings import MESSAGES
 from wagtail_bookings_vc.models import Booking, BookingStatus
 from wagtail_bookings_vc.views import iso_utc
@@ -64,19 +63,6 @@ def wait_until_serving(base: str, server, log) -> None:
         except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
     raise AssertionError(f"gunicorn did not start:\n{log.read_text()}")
-
-
-def signed_in(users) -> list[requests.Session]:
-    """One browser per member, signed in (the session made as a log-in would)."""
-    browsers = []
-    for user in users:
-        client = Client()
-        client.force_login(user)
-        browser = requests.Session()
-        browser.trust_env = False
-        browser.cookies.set("sessionid", client.cookies["sessionid"].value)
-        browsers.append(browser)
-    return browsers
 
 
 def open_form(browser: requests.Session, url: str) -> str:

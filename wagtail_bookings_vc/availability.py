@@ -36,10 +36,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import overload
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, IntegerField, Max, Q, Value
+from django.db.models import Count, IntegerField, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from . import busy_time
 from .conf import get_settings
 from .models import (
     Booking,
@@ -48,8 +49,6 @@ from .models import (
     GroupClass,
     Service,
     Staff,
-    TimeOff,
-    WorkingHours,
 )
 
 __all__ = [
@@ -442,6 +441,8 @@ class _StaffSchedule:
     bookings: list[_Micros] = field(default_factory=list)
     # Class sessions the staff member teaches, and time off.
     blocks: list[_Micros] = field(default_factory=list)
+    # Whether the staff member offers the service asked about (when one was).
+    offers: bool = False
 
 
 def _utc_range(zones: Iterable[ZoneInfo], first_day: date, days: int, timing: _Timing) -> Interval:
@@ -459,11 +460,13 @@ def _load_schedules(
     days: int,
     timing: _Timing,
     exclude_booking: Booking | int | None,
+    offering: Service | None = None,
 ) -> list[_StaffSchedule]:
     """Load hours, bookings, sessions and time off of several staff members at once.
 
-    A fixed number of queries, whatever the number of staff members and days; only the
-    columns needed, as plain values.
+    Two statements, whatever the number of staff members and days (see
+    :mod:`wagtail_bookings_vc.busy_time`). With ``offering``, each schedule also says
+    whether its staff member offers that service.
     """
     if not staff_members:
         return []
@@ -471,61 +474,31 @@ def _load_schedules(
     range_start, range_end = _utc_range(
         (schedule.zone for schedule in schedules.values()), first_day, days, timing
     )
-    ids = list(schedules)
-
-    for staff_id, weekday, opening, closing in WorkingHours.objects.filter(
-        staff_id__in=ids
-    ).values_list("staff_id", "weekday", "start_time", "end_time"):
-        schedules[staff_id].spans[weekday].append((opening, closing))
-
-    # Bookings and sessions reach beyond their start and end by buffers and durations
-    # stored on other rows; widen the query by the largest of these so that none is missed.
-    margins = Service.objects.aggregate(
-        before=Max("buffer_before_minutes"), after=Max("buffer_after_minutes")
+    exclude_pk = getattr(exclude_booking, "pk", exclude_booking)
+    rows = busy_time.busy_rows(
+        list(schedules),
+        range_start,
+        range_end,
+        reach=busy_time.reach(),
+        exclude_booking=exclude_pk,
+        offering=offering.pk if offering is not None else None,
     )
-    longest = ClassSession.objects.aggregate(
-        own=Max("duration_minutes"), of_class=Max("group_class__duration_minutes")
-    )
-    max_before = timedelta(minutes=margins["before"] or 0)
-    max_after = timedelta(minutes=margins["after"] or 0)
-    max_session = timedelta(minutes=max(longest["own"] or 0, longest["of_class"] or 0))
-
-    bookings = Booking.objects.filter(
-        staff_id__in=ids,
-        service__isnull=False,
-        status=BookingStatus.CONFIRMED,
-        start__lt=range_end + max_before,
-        end__gt=range_start - max_after,
-    )
-    if exclude_booking is not None:
-        exclude_pk = getattr(exclude_booking, "pk", exclude_booking)
-        bookings = bookings.exclude(pk=exclude_pk)
-    for staff_id, start, end, before, after in bookings.values_list(
-        "staff_id",
-        "start",
-        "end",
-        "service__buffer_before_minutes",
-        "service__buffer_after_minutes",
-    ):
-        schedules[staff_id].bookings.append(
-            (_micros(start) - before * _MINUTE, _micros(end) + after * _MINUTE)
-        )
-
-    for staff_id, start, own, of_class in ClassSession.objects.filter(
-        group_class__staff_id__in=ids,
-        cancelled=False,
-        start__lt=range_end,
-        start__gt=range_start - max_session,
-    ).values_list(
-        "group_class__staff_id", "start", "duration_minutes", "group_class__duration_minutes"
-    ):
-        began = _micros(start)
-        schedules[staff_id].blocks.append((began, began + (own or of_class) * _MINUTE))
-
-    for staff_id, start, end in TimeOff.objects.filter(
-        staff_id__in=ids, start__lt=range_end, end__gt=range_start
-    ).values_list("staff_id", "start", "end"):
-        schedules[staff_id].blocks.append((_micros(start), _micros(end)))
+    for kind, staff_id, weekday, opening, closing, start, end, minutes, more in rows:
+        schedule = schedules[staff_id]
+        if kind == busy_time.HOURS:
+            schedule.spans[weekday].append((opening, closing))
+        elif kind == busy_time.BOOKING:
+            # Widened by the buffers of the booking's own service.
+            schedule.bookings.append(
+                (_micros(start) - minutes * _MINUTE, _micros(end) + more * _MINUTE)
+            )
+        elif kind == busy_time.SESSION:
+            began = _micros(start)
+            schedule.blocks.append((began, began + (minutes or more) * _MINUTE))
+        elif kind == busy_time.OFFERS:
+            schedule.offers = True
+        else:
+            schedule.blocks.append((_micros(start), _micros(end)))
 
     return [schedules[member.pk] for member in staff_members]
 
@@ -661,10 +634,10 @@ def check_slot(
         return TOO_SOON
     if start > now + timing.window:
         return TOO_FAR
-    if not Staff.objects.filter(services=service, pk=staff.pk).exists():
-        return UNAVAILABLE
     day = start.astimezone(staff.zone).date()
-    (schedule,) = _load_schedules([staff], day, 1, timing, exclude_booking)
+    (schedule,) = _load_schedules([staff], day, 1, timing, exclude_booking, offering=service)
+    if not schedule.offers:
+        return UNAVAILABLE
     grid = timing.grid
     spans = schedule.spans.get(day.weekday(), [])
     at = _micros(start)

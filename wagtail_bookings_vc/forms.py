@@ -37,6 +37,26 @@ def current_time_zone_name() -> str:
     return valid_zone_name(timezone.get_current_timezone_name()) or "UTC"
 
 
+@cache
+def _zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in zone_names()]
+
+
+class TimeZoneField(forms.ChoiceField):
+    """A choice of IANA time zone.
+
+    The six hundred choices are listed only when the field is shown; a submitted value
+    is checked against a set (walking the list on every booking request cost more
+    than the rest of the form).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=_zone_choices, **kwargs)
+
+    def valid_value(self, value: str) -> bool:
+        return value in _zone_set()
+
+
 class BookingForm(forms.Form):
     """What a member adds when confirming a booking: their time zone and a note.
 
@@ -45,7 +65,7 @@ class BookingForm(forms.Form):
     visitor's browser reports when none was given.
     """
 
-    time_zone = forms.ChoiceField(
+    time_zone = TimeZoneField(
         label=_("Your time zone"),
         help_text=_("Your confirmation and reminders show the time in this zone."),
     )
@@ -60,8 +80,6 @@ class BookingForm(forms.Form):
     def __init__(self, *args: Any, zone_given: bool = False, **kwargs: Any) -> None:
         kwargs["initial"] = {"time_zone": current_time_zone_name(), **kwargs.get("initial", {})}
         super().__init__(*args, **kwargs)
-        # Set per form, not at import: the zone list needs the zoneinfo database loaded.
-        self.fields["time_zone"].choices = [(name, name) for name in zone_names()]
         self.fields["time_zone"].widget.attrs["autocomplete"] = "off"
         if not zone_given and not self.is_bound:
             # bookings.js picks the browser's zone in this select.

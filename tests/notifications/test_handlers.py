@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 
 from wagtail_bookings_vc import jobs
-from wagtail_bookings_vc.models import Booking, BookingStatus, Meeting
+from wagtail_bookings_vc.models import Booking, BookingEmailSettings, BookingStatus, Meeting
 from wagtail_bookings_vc.notifications.handlers import SEND_EMAIL_JOB
 from wagtail_bookings_vc.notifications.link_ready import LINK_READY_JOB
 from wagtail_bookings_vc.signals import (
@@ -98,6 +98,29 @@ def test_staff_are_not_emailed_when_the_setting_is_off(booking, email_prefs, enq
     booking_confirmed.send(sender=Booking, booking=booking)
 
     assert [kind for *_job, kind in enqueued] == ["member_confirmation"]
+
+
+def test_the_setting_of_the_default_site_decides_and_its_default_is_on(
+    booking, email_prefs, enqueued
+):
+    from wagtail.models import Site
+
+    other = Site.objects.create(hostname="other.example", root_page=email_prefs.site.root_page)
+    BookingEmailSettings.objects.create(site=other, notify_staff=False)
+    BookingEmailSettings.objects.all().exclude(site=other).delete()
+
+    # Nothing saved for the default site yet: its settings start with staff emails on.
+    booking_confirmed.send(sender=Booking, booking=booking)
+    email_prefs = BookingEmailSettings.objects.get(site=email_prefs.site)
+    email_prefs.notify_staff = False
+    email_prefs.save()
+    booking_confirmed.send(sender=Booking, booking=booking)
+
+    assert [kind for *_job, kind in enqueued] == [
+        "member_confirmation",
+        "staff_confirmation",
+        "member_confirmation",
+    ]
 
 
 def test_staff_without_an_address_get_no_email(booking, staff, enqueued):

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from ..conf import get_settings
+from ..memo import remembered
 
 if TYPE_CHECKING:
     from wagtail.models import Site
@@ -101,10 +102,10 @@ def default_site() -> Site | None:
     """The Wagtail site emails speak for: the default site, else the first one."""
     from wagtail.models import Site
 
-    return (
-        Site.objects.filter(is_default_site=True).select_related("root_page").first()
-        or Site.objects.select_related("root_page").order_by("pk").first()
-    )
+    # The same key as accounts' default site: one query serves both inside a job.
+    return remembered(
+        "default_site", lambda: Site.objects.filter(is_default_site=True).first()
+    ) or remembered("first_site", lambda: Site.objects.order_by("pk").first())
 
 
 def email_settings(site: Site | None = None) -> BookingEmailSettings:
@@ -118,7 +119,23 @@ def email_settings(site: Site | None = None) -> BookingEmailSettings:
     site = site or default_site()
     if site is None:
         return BookingEmailSettings()
-    return BookingEmailSettings.for_site(site)
+    return remembered(("email_settings", site.pk), lambda: BookingEmailSettings.for_site(site))
+
+
+def staff_emails_wanted() -> bool:
+    """The default site's *email staff about their bookings* setting.
+
+    Asked after every booking, so it reads the one column it needs; the settings are
+    loaded in full only when the default site has none saved yet.
+    """
+    from ..models import BookingEmailSettings
+
+    found = BookingEmailSettings.objects.filter(site__is_default_site=True).values_list(
+        "notify_staff", flat=True
+    )[:1]
+    for wanted in found:
+        return wanted
+    return bool(email_settings().notify_staff)
 
 
 def base_url(site: Site | None = None) -> str:

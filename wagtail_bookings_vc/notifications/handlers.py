@@ -81,4 +81,4 @@ def staff_wants_email(booking: Booking) -> bool:
     staff = ctx.booking_staff(booking)
     if staff is None or not staff.email:
         return False
-    return bool(ctx.email_settings().notify_staff)
+    return ctx.staff_emails_wanted()

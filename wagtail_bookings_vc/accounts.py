@@ -14,13 +14,16 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from wagtail.models import Site
 
+from .memo import remembered
 from .models import AccountStatus, ConferencingAccount, ConferencingSettings, Staff
 
 logger = logging.getLogger(__name__)
 
 
 def _site(site: Site | None) -> Site | None:
-    return site or Site.objects.filter(is_default_site=True).first()
+    return site or remembered(
+        "default_site", lambda: Site.objects.filter(is_default_site=True).first()
+    )
 
 
 def conferencing_settings(site: Site | None = None) -> ConferencingSettings:
@@ -28,7 +31,9 @@ def conferencing_settings(site: Site | None = None) -> ConferencingSettings:
     site = _site(site)
     if site is None:
         return ConferencingSettings()
-    return ConferencingSettings.for_site(site)
+    return remembered(
+        ("conferencing_settings", site.pk), lambda: ConferencingSettings.for_site(site)
+    )
 
 
 def default_account(site: Site | None = None) -> ConferencingAccount | None:

@@ -11,11 +11,21 @@ import re
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from icalendar import Calendar
+from wagtail.models import Site
 
 from tests.factories import ClassSessionFactory, UserFactory
 from wagtail_bookings_vc import bookings, jobs, meetings
-from wagtail_bookings_vc.models import AccountStatus, Booking, JoinPassRole, Meeting
+from wagtail_bookings_vc.models import (
+    AccountStatus,
+    Booking,
+    BookingEmailSettings,
+    ConferencingSettings,
+    JoinPassRole,
+    Meeting,
+)
 from wagtail_bookings_vc.notifications import link_ready
 from wagtail_bookings_vc.notifications.emails import LINK_READY, build_booking_email, deliver
 
@@ -127,6 +137,21 @@ def test_confirmation_carries_the_members_personal_join_link(book):
     assert "The link opens at 03:45, shortly before the start." in message.body
     assert f'href="{join_url_of(booking)}"' in html_of(message)
     assert provider_url(booking) not in everything_in(message)
+
+
+def test_an_email_job_reads_the_site_and_its_settings_once(book, make_meetings):
+    booking = book()
+    make_meetings()
+    mail.outbox.clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        assert deliver(booking.pk, "member_confirmation")
+
+    for model in (Site, ConferencingSettings, BookingEmailSettings):
+        table = connection.ops.quote_name(model._meta.db_table)
+        reads = [query for query in queries.captured_queries if f"FROM {table}" in query["sql"]]
+        assert len(reads) == 1, model
+    assert join_url_of(booking) in to("ada@example.com")[0].body
 
 
 def test_reminder_carries_the_join_link(book):

@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch
 from django.utils import translation
 
+from ..memo import read_scope
 from ..models.settings import EMAIL_KINDS
 from . import context as ctx
 from . import link_ready
@@ -82,6 +83,12 @@ def deliver(booking_id: int, kind: str) -> bool:
         ValueError: ``kind`` is not a known email kind.
     """
     _check_kind(kind)
+    # The site, its settings and its conferencing account are read once per email.
+    with read_scope():
+        return _deliver(booking_id, kind)
+
+
+def _deliver(booking_id: int, kind: str) -> bool:
     booking = _load(booking_id)
     if booking is None:
         logger.info("Booking %s no longer exists; %s not sent.", booking_id, kind)

@@ -339,13 +339,12 @@ def test_links_for_a_list_cost_no_query_per_booking(
     django_capture_on_commit_callbacks, book, session, member
 ):
     def count() -> int:
-        mine = Booking.objects.filter(member=member).select_related(
-            "service", "session__group_class"
+        mine = list(
+            Booking.objects.filter(member=member).select_related("service", "session__group_class")
         )
         with CaptureQueriesContext(connection) as queries:
-            found = links.member_links(
-                links.with_link_data(mine), where=links.MEMBERS_AREA, now=TUESDAY_10
-            )
+            links.load_link_data(mine)
+            found = links.member_links(mine, where=links.MEMBERS_AREA, now=TUESDAY_10)
         assert all(link is not None and link.shown for link in found.values())
         return len(queries)
 

@@ -38,6 +38,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from . import availability, bookings, conf, links
 from . import calendar_links as add_to_calendar
 from .forms import BookingForm, current_time_zone_name, valid_zone_name, zone_names
+from .memo import read_scope
 from .models import (
     Booking,
     BookingStatus,
@@ -1169,7 +1170,7 @@ def booking_rows(
     """Format the member's bookings, with their meeting links and the actions each allows.
 
     Args:
-        found: the bookings, loaded with :func:`links.with_link_data` when ``with_links``.
+        found: the bookings, after :func:`links.load_link_data` when ``with_links``.
         now: the current time.
         back_url: where cancelling or moving a booking comes back to.
         with_links: add the meeting links and the add-to-calendar buttons (for bookings
@@ -1228,6 +1229,12 @@ def serve_members_area(page: Any, request: HttpRequest, *args: Any, **kwargs: An
     """
     if not request.user.is_authenticated:
         return login_redirect(request)
+    # The page only reads: the site and its settings are looked up once for all rows.
+    with read_scope():
+        return _members_area(page, request, *args, **kwargs)
+
+
+def _members_area(page: Any, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     now = timezone.now()
     page_url = page.get_url(request) or ""
     show_past = request.GET.get(SHOW_PARAM) == "past"
@@ -1236,11 +1243,14 @@ def serve_members_area(page: Any, request: HttpRequest, *args: Any, **kwargs: An
     if show_past:
         found = mine.past(now).order_by("-start", "-pk")
     else:
-        found = links.with_link_data(mine.upcoming(now).order_by("start", "pk"))
+        found = mine.upcoming(now).order_by("start", "pk")
     paginator = Paginator(found, MEMBERS_AREA_PAGE_SIZE)
     page_obj = paginator.get_page(request.GET.get(PAGE_PARAM))
+    listed = list(page_obj.object_list)
+    if not show_past:
+        links.load_link_data(listed)
     rows = booking_rows(
-        page_obj.object_list,
+        listed,
         now=now,
         # Back to the same tab and page after cancelling or moving a booking.
         back_url=page_url + with_params(request.GET) if request.GET else page_url,

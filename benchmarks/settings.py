@@ -55,6 +55,8 @@ Q_CLUSTER = {
     "timeout": 60,
     "retry": 120,
     "catch_up": False,
+    # As docs/workers.md recommends for a busy site: failed tasks only.
+    "save_limit": -1,
     "log_level": "WARNING",
 }
 if os.environ.get("BVC_BENCH_BROKER") == "redis":

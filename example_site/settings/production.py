@@ -92,6 +92,9 @@ Q_CLUSTER = {
     "timeout": 60,
     "retry": 120,
     "catch_up": False,
+    # Keep failed tasks only: the app records each job's outcome in its own tables, and
+    # django-q2 reads every kept success after each task to prune them.
+    "save_limit": -1,
     "redis": REDIS_URL,
 }
 

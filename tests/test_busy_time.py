@@ -146,3 +146,27 @@ def test_asked_about_a_service_each_staff_member_who_offers_it_has_a_row():
 
     assert [row[1] for row in found if row[0] == busy_time.OFFERS] == [offering.pk]
     assert not [row for row in rows([offering.pk]) if row[0] == busy_time.OFFERS]
+
+
+def test_the_members_of_a_service_come_with_the_reach():
+    first, second, inactive, elsewhere = (
+        StaffFactory(time_zone="Europe/Rome"),
+        StaffFactory(time_zone="America/New_York"),
+        StaffFactory(active=False),
+        StaffFactory(),
+    )
+    service = ServiceFactory(staff=[second, first, inactive], buffer_after_minutes=15)
+    ServiceFactory(staff=[elsewhere])
+
+    members, reach = busy_time.members_and_reach(service.pk)
+
+    assert [(member.pk, member.time_zone) for member in members] == [
+        (first.pk, "Europe/Rome"),
+        (second.pk, "America/New_York"),
+    ]
+    assert reach == busy_time.reach()
+    assert reach.after == dt.timedelta(minutes=15)
+    only, _reach = busy_time.members_and_reach(service.pk, second.pk)
+    assert [member.pk for member in only] == [second.pk]
+    assert busy_time.members_and_reach(service.pk, inactive.pk)[0] == []
+    assert busy_time.members_and_reach(service.pk, elsewhere.pk)[0] == []

@@ -461,11 +461,12 @@ def _load_schedules(
     timing: _Timing,
     exclude_booking: Booking | int | None,
     offering: Service | None = None,
+    reach: busy_time.Reach | None = None,
 ) -> list[_StaffSchedule]:
     """Load hours, bookings, sessions and time off of several staff members at once.
 
-    Two statements, whatever the number of staff members and days (see
-    :mod:`wagtail_bookings_vc.busy_time`). With ``offering``, each schedule also says
+    One statement given the ``reach``, else two, whatever the number of staff members
+    and days (see :mod:`wagtail_bookings_vc.busy_time`). With ``offering``, each schedule also says
     whether its staff member offers that service.
     """
     if not staff_members:
@@ -479,7 +480,7 @@ def _load_schedules(
         list(schedules),
         range_start,
         range_end,
-        reach=busy_time.reach(),
+        reach=reach or busy_time.reach(),
         exclude_booking=exclude_pk,
         offering=offering.pk if offering is not None else None,
     )
@@ -549,14 +550,14 @@ def free_slots(
     now = _now(now)
     if not service.active or days < 1:
         return FreeSlots()
-    members = Staff.objects.filter(services=service, active=True).order_by("pk")
-    if staff is not None:
-        members = members.filter(pk=staff.pk)
+    members, reach = busy_time.members_and_reach(
+        service.pk, staff.pk if staff is not None else None
+    )
     timing = _Timing.of(service)
     grid = timing.grid
     earliest = _micros(now + timing.min_notice)
     latest = _micros(now + timing.window)
-    schedules = _load_schedules(list(members), start_date, days, timing, exclude_booking)
+    schedules = _load_schedules(members, start_date, days, timing, exclude_booking, reach=reach)
     count = len(schedules)
     dates = [start_date + timedelta(days=offset) for offset in range(days)]
     openings: dict[tuple[ZoneInfo, date, time, bool], int] = {}

@@ -8,6 +8,7 @@ booking is left out) and cached:
 
 1. the widest reach of any booking or class session beyond its own start and end
    (the largest buffers of services, the longest session), which bounds the second;
+   for free slots, in the same statement as the staff members who offer the service;
 2. working hours, confirmed appointments (with their service's buffers), class sessions
    and time off of the staff members, as one ``UNION ALL``.
 
@@ -26,9 +27,28 @@ from typing import Any
 from django.db import connections, router
 from django.db.models import Field, Model
 
-from .models import Booking, BookingStatus, ClassSession, GroupClass, Service, TimeOff, WorkingHours
+from .models import (
+    Booking,
+    BookingStatus,
+    ClassSession,
+    GroupClass,
+    Service,
+    Staff,
+    TimeOff,
+    WorkingHours,
+)
 
-__all__ = ["BOOKING", "HOURS", "OFFERS", "SESSION", "TIME_OFF", "Reach", "busy_rows", "reach"]
+__all__ = [
+    "BOOKING",
+    "HOURS",
+    "OFFERS",
+    "SESSION",
+    "TIME_OFF",
+    "Reach",
+    "busy_rows",
+    "members_and_reach",
+    "reach",
+]
 
 # The kind of each row busy_rows() returns.
 HOURS, BOOKING, SESSION, TIME_OFF, OFFERS = range(5)
@@ -92,7 +112,54 @@ def reach() -> Reach:
     alias = router.db_for_read(Booking)
     with connections[alias].cursor() as cursor:
         cursor.execute(_reach_sql(alias))
-        before, after, own, of_class = cursor.fetchone()
+        return _as_reach(*cursor.fetchone())
+
+
+@cache
+def _members_sql(alias: str, one: bool) -> str:
+    connection = connections[alias]
+    offers = Service.staff.through
+    staff_id = _column(offers, "staff", connection, "o")
+    active = _column(Staff, "active", connection, "st")
+    return (
+        f"SELECT {staff_id}, {_column(Staff, 'time_zone', connection, 'st')}, "  # noqa: S608
+        f"{_reach_sql(alias).removeprefix('SELECT ')} "
+        f"FROM {_table(offers, connection)} o "
+        f"INNER JOIN {_table(Staff, connection)} st "
+        f"ON st.{_column(Staff, 'id', connection)} = {staff_id} "
+        f"WHERE {_column(offers, 'service', connection, 'o')} = %s AND {active} = %s"
+        + (f" AND {staff_id} = %s" if one else "")
+        + f" ORDER BY {staff_id}"
+    )
+
+
+def members_and_reach(service_id: int, staff_id: int | None = None) -> tuple[list[Staff], Reach]:
+    """The active staff members who offer a service, and :func:`reach`, in one statement.
+
+    Args:
+        service_id: the service.
+        staff_id: only this staff member (when active and offering the service).
+
+    Returns:
+        Unsaved :class:`Staff` instances holding only ``pk`` and ``time_zone``, in
+        primary-key order, and the reach (zero when there is no staff member).
+    """
+    alias = router.db_for_read(Booking)
+    params: list[Any] = [service_id, True]
+    if staff_id is not None:
+        params.append(staff_id)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_members_sql(alias, staff_id is not None), params)
+        rows = cursor.fetchall()
+    members = [Staff(pk=pk, time_zone=zone) for pk, zone, *_reach in rows]
+    if not rows:
+        return members, Reach(timedelta(0), timedelta(0), timedelta(0))
+    return members, _as_reach(*rows[0][2:])
+
+
+def _as_reach(
+    before: int | None, after: int | None, own: int | None, of_class: int | None
+) -> Reach:
     return Reach(
         before=timedelta(minutes=before or 0),
         after=timedelta(minutes=after or 0),
@@ -157,8 +224,8 @@ def _busy_sql(alias: str, staff_count: int, excluding: bool, offering: bool) -> 
             f"FROM {_table(offers, connection)} "
             f"WHERE {col(offers, 'service')} = %s AND {col(offers, 'staff')} IN ({ids})"
         )
-    # Appointments first: their row has a typed value in every column that any later
-    # part leaves NULL, which PostgreSQL needs to type the union.
+    # PostgreSQL types a union's columns pair by pair from the left: between them the
+    # first two parts have a typed value in every column, so no NULL is left untyped.
     return " UNION ALL ".join(parts)
 
 

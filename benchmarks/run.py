@@ -303,6 +303,21 @@ def provider_process() -> Iterator[Any]:
         manager.shutdown()
 
 
+def drain(timeout: float = 300.0) -> None:
+    """Wait until the worker has emptied the queue and every meeting is ready, so that a
+    measurement starts without another one's backlog (and the worker busy with it)."""
+    from django_q.brokers import get_broker
+
+    from wagtail_bookings_vc.models import Meeting, MeetingState
+
+    broker = get_broker()
+    deadline = time.monotonic() + timeout
+    while broker.queue_size() or Meeting.objects.exclude(state=MeetingState.READY).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the worker did not catch up within {timeout:g} s")
+        time.sleep(0.2)
+
+
 def flush_queue() -> None:
     """Drop the jobs still queued (a measurement must not inherit another's backlog)."""
     from django_q.brokers import get_broker
@@ -864,18 +879,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 # A worker makes the meetings meanwhile, from a provider answering at once.
                 worker.start()
                 results["booking_request"] = measure_booking(booker, size["requests"])
-                # Members booking at the same time through a real WSGI server.
-                results["throughput"] = measure_throughput(data, size, workdir / "gunicorn.log")
                 # The same with the provider taking 2 s: the request must not wait for it.
+                # The worker starts with an empty queue, so that it is calling the slow
+                # provider (not working off the requests above) while these are timed.
+                drain()
                 server.add_latency(2.0)
                 calls = server.calls()
                 results["booking_request_slow_provider"] = measure_booking(
                     booker, size["slow_requests"]
                 )
-                # The worker was calling the slow provider while the requests were timed.
                 results["booking_request_slow_provider"]["provider_calls_meanwhile"] = (
                     server.calls() - calls
                 )
+                server.add_latency(0.0)
+                drain()
+                # Members booking at the same time through a real WSGI server.
+                results["throughput"] = measure_throughput(data, size, workdir / "gunicorn.log")
                 worker.stop()
                 flush_queue()
                 # Link ready: one worker, an empty queue, a provider answering in 300 ms.

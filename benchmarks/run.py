@@ -110,7 +110,7 @@ def sizes(quick: bool) -> dict[str, int]:
     return {
         "bookings": 10_000,
         "requests": 100,
-        "slow_requests": 20,
+        "slow_requests": 100,
         "link_ready": 20,
         "slots_one": 100,
         "slots_many": 30,

@@ -114,7 +114,7 @@ def sizes(quick: bool) -> dict[str, int]:
         "link_ready": 20,
         "slots_one": 100,
         "slots_many": 30,
-        "members_area": 20,
+        "members_area": 100,
         "calendar": 20,
         "checkpoints": (1_000, 2_500, 5_000, 10_000),
         "scaling_requests": 30,

@@ -170,3 +170,10 @@ def test_the_members_of_a_service_come_with_the_reach():
     assert [member.pk for member in only] == [second.pk]
     assert busy_time.members_and_reach(service.pk, inactive.pk)[0] == []
     assert busy_time.members_and_reach(service.pk, elsewhere.pk)[0] == []
+
+
+def test_no_staff_member_asks_nothing(django_assert_num_queries):
+    nothing = busy_time.Reach(dt.timedelta(0), dt.timedelta(0), dt.timedelta(0))
+
+    with django_assert_num_queries(0):
+        assert busy_time.busy_rows([], START, END, reach=nothing) == []

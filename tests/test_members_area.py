@@ -28,6 +28,8 @@ from wagtail_bookings_vc.models import (
     AccountStatus,
     Booking,
     BookingStatus,
+    ConferencingAccount,
+    ConferencingSettings,
     JoinPass,
     JoinPassRole,
     MembersAreaPage,
@@ -573,3 +575,21 @@ def test_members_area_queries_stay_the_same_with_many_bookings(
         with django_assert_max_num_queries(counts[show]):
             response = client.get("/my-bookings/", {"show": show})
         assert len(listed(response.content.decode())) >= 8
+
+
+def test_members_area_reads_the_sites_conferencing_settings_once_for_all_its_rows(
+    client, members_page, member, book_online
+):
+    client.force_login(member)
+    for hour in (9, 10, 11):
+        book_online(start=at(24, hour))
+    client.get("/my-bookings/")  # The first visit makes the settings rows.
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/my-bookings/")
+
+    assert len(listed(response.content.decode())) == 3
+    for model in (ConferencingSettings, ConferencingAccount):
+        table = connection.ops.quote_name(model._meta.db_table)
+        reads = [query for query in queries.captured_queries if f"FROM {table}" in query["sql"]]
+        assert len(reads) == 1, model

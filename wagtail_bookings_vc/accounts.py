@@ -20,10 +20,13 @@ from .models import AccountStatus, ConferencingAccount, ConferencingSettings, St
 logger = logging.getLogger(__name__)
 
 
+def default_site() -> Site | None:
+    """The site marked as the default one, if any (read once inside a read scope)."""
+    return remembered("default_site", lambda: Site.objects.filter(is_default_site=True).first())
+
+
 def _site(site: Site | None) -> Site | None:
-    return site or remembered(
-        "default_site", lambda: Site.objects.filter(is_default_site=True).first()
-    )
+    return site or default_site()
 
 
 def conferencing_settings(site: Site | None = None) -> ConferencingSettings:

@@ -152,9 +152,7 @@ def members_and_reach(service_id: int, staff_id: int | None = None) -> tuple[lis
         cursor.execute(_members_sql(alias, staff_id is not None), params)
         rows = cursor.fetchall()
     members = [Staff(pk=pk, time_zone=zone) for pk, zone, *_reach in rows]
-    if not rows:
-        return members, Reach(timedelta(0), timedelta(0), timedelta(0))
-    return members, _as_reach(*rows[0][2:])
+    return members, _as_reach(*rows[0][2:]) if rows else _as_reach(None, None, None, None)
 
 
 def _as_reach(
@@ -250,7 +248,7 @@ def busy_rows(
     """Hours and busy time of ``staff_ids`` that can touch ``[start, end)``.
 
     Args:
-        staff_ids: the staff members (at least one).
+        staff_ids: the staff members (none: no rows, and no query).
         start: the first instant that matters (aware).
         end: the instant after the last that matters (aware).
         reach: from :func:`reach`; bookings and sessions are read this much wider.
@@ -266,9 +264,11 @@ def busy_rows(
         the class's; for :data:`TIME_OFF` start and end; for :data:`OFFERS` nothing
         more.
     """
+    ids = list(staff_ids)
+    if not ids:
+        return []
     alias = router.db_for_read(Booking)
     connection = connections[alias]
-    ids = list(staff_ids)
     moment = connection.ops.adapt_datetimefield_value
     params: list[Any] = [
         *ids,

@@ -102,10 +102,9 @@ def default_site() -> Site | None:
     """The Wagtail site emails speak for: the default site, else the first one."""
     from wagtail.models import Site
 
-    # The same key as accounts' default site: one query serves both inside a job.
-    return remembered(
-        "default_site", lambda: Site.objects.filter(is_default_site=True).first()
-    ) or remembered("first_site", lambda: Site.objects.order_by("pk").first())
+    from ..accounts import default_site as marked_default
+
+    return marked_default() or remembered("first_site", lambda: Site.objects.order_by("pk").first())
 
 
 def email_settings(site: Site | None = None) -> BookingEmailSettings:
